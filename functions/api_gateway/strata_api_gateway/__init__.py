@@ -1,0 +1,1 @@
+"""L09 API gateway: the HTTP API's authorizer, tenants and API keys."""

@@ -1,0 +1,7 @@
+"""L09 API gateway: the Lambda entry point (HTTP routes, the HTTP API authorizer, the bootstrap command)."""
+
+from strata.handler import make_handler
+from strata_api_gateway import authorizer, service
+from strata_api_gateway.app import create_app
+
+handler = make_handler(create_app(), authorizer=authorizer.authorize, commands={"bootstrap": service.bootstrap})

@@ -1,0 +1,1 @@
+"""HTTP routes of L09, one module per resource."""

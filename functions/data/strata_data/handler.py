@@ -1,0 +1,12 @@
+"""L01 data layer: the Lambda entry point (HTTP, the event archive, the outbox sweeper, migrations)."""
+
+from strata.handler import ALL_EVENTS, make_handler
+from strata_data import consumers, jobs
+from strata_data.app import create_app
+
+handler = make_handler(
+    create_app(),
+    consumers={ALL_EVENTS: consumers.archive_event},
+    schedules={"sweep_outbox": jobs.sweep_outbox},
+    commands={"migrate": jobs.migrate},
+)

@@ -1,0 +1,1 @@
+"""HTTP routes of L01, one module per resource."""

@@ -1,0 +1,1 @@
+"""L06 evaluation: scores every task and run."""

@@ -1,0 +1,1 @@
+"""HTTP routes of L06 evaluation, one module per resource."""

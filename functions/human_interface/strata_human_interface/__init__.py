@@ -1,0 +1,1 @@
+"""L10 human interface: the web console."""

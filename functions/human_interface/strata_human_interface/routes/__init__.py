@@ -1,0 +1,1 @@
+"""HTTP routes of L10: the console's pages and assets, and the data views behind them."""

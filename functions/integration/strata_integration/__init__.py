@@ -1,0 +1,1 @@
+"""L11 integration: platform status, webhooks, scheduled goals and sagas."""

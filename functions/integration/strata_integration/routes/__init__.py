@@ -1,0 +1,1 @@
+"""HTTP routes of L11, one module per resource."""

@@ -1,0 +1,1 @@
+"""L07 learning: feedback, training examples and learned templates."""

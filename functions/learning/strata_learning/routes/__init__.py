@@ -1,0 +1,1 @@
+"""HTTP routes of L07 learning, one module per resource."""

@@ -1,0 +1,1 @@
+"""L04 model gateway: one API over every model provider."""

@@ -1,0 +1,11 @@
+"""L04 model gateway: the FastAPI app."""
+
+from fastapi import FastAPI
+
+from strata.web import create_service_app
+from strata_model_gateway.routes import models
+
+
+def create_app() -> FastAPI:
+    """Build the L04 app (no I/O happens until a request needs it)."""
+    return create_service_app(layer="model_gateway", title="Strata L04 model gateway", routers=[models.router])

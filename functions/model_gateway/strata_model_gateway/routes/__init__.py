@@ -1,0 +1,1 @@
+"""HTTP routes of L04 model gateway, one module per resource."""

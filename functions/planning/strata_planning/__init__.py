@@ -1,0 +1,1 @@
+"""L05 planning: goals into validated, signed task graphs."""

@@ -1,0 +1,1 @@
+"""HTTP routes of L05 planning, one module per resource."""

@@ -1,0 +1,1 @@
+"""L02 runtime: durable, event-driven execution of plans."""

@@ -1,0 +1,1 @@
+"""HTTP routes of L02 runtime, one module per resource."""

@@ -1,0 +1,1 @@
+"""HTTP routes of L08 supervision, one module per resource."""

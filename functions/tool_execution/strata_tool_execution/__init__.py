@@ -1,0 +1,1 @@
+"""L03 tool execution: the tool registry and exactly-once tool calls."""

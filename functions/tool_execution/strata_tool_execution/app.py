@@ -1,0 +1,11 @@
+"""L03 tool execution: the FastAPI app."""
+
+from fastapi import FastAPI
+
+from strata.web import create_service_app
+from strata_tool_execution.routes import tools
+
+
+def create_app() -> FastAPI:
+    """Build the L03 app (no I/O happens until a request needs it)."""
+    return create_service_app(layer="tool_execution", title="Strata L03 tool execution", routers=[tools.router])

@@ -1,0 +1,1 @@
+"""HTTP routes of L03 tool execution, one module per resource."""

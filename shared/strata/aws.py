@@ -1,0 +1,28 @@
+"""boto3 clients, created lazily and honouring `AWS_ENDPOINT_URL` (LocalStack, moto or AWS)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from strata.config import get_settings
+
+
+@lru_cache(maxsize=16)
+def client(service: str) -> Any:
+    """A cached boto3 client; boto3 is imported here, not at module import, to keep cold starts short."""
+    import boto3
+    from botocore.config import Config
+
+    settings = get_settings()
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5),
+    )
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests that change the endpoint)."""
+    client.cache_clear()

@@ -1,0 +1,78 @@
+"""The lazy asyncpg pool, created inside the running loop and kept for the execution environment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from strata.config import get_settings
+
+_pool: asyncpg.Pool | None = None
+_pool_loop: asyncio.AbstractEventLoop | None = None
+_lock: asyncio.Lock | None = None
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def get_pool() -> asyncpg.Pool:
+    """Return the pool, building it on first use in the current loop (min_size=0: idle costs nothing)."""
+    global _pool, _pool_loop, _lock
+    loop = asyncio.get_running_loop()
+    if _pool is not None and _pool_loop is loop:
+        return _pool
+    if _lock is None or _pool_loop is not loop:
+        _lock = asyncio.Lock()
+        _pool, _pool_loop = None, loop
+    async with _lock:
+        if _pool is None:
+            settings = get_settings()
+            _pool = await asyncpg.create_pool(
+                settings.database_url,
+                min_size=0,
+                max_size=settings.db_pool_max_size,
+                command_timeout=settings.db_command_timeout_s,
+                timeout=settings.db_connect_timeout_s,
+                init=_init_connection,
+            )
+        return _pool
+
+
+async def reset_pool() -> None:
+    """Close and forget the pool (tests, and after a database restart)."""
+    global _pool, _pool_loop
+    pool, _pool, _pool_loop = _pool, None, None
+    if pool is not None:
+        await pool.close()
+
+
+@asynccontextmanager
+async def transaction(tenant_id: UUID | None = None) -> AsyncIterator[asyncpg.Connection]:
+    """A connection in a transaction, scoped to `tenant_id` (`app.tenant_id`) for row-level security."""
+    pool = await get_pool()
+    async with pool.acquire() as conn, conn.transaction():
+        if tenant_id is not None:
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant_id))
+        yield conn
+
+
+async def fetch(query: str, *args: Any, tenant_id: UUID | None = None) -> list[asyncpg.Record]:
+    """Run one read query in its own tenant-scoped transaction."""
+    async with transaction(tenant_id) as conn:
+        rows: list[asyncpg.Record] = await conn.fetch(query, *args)
+        return rows
+
+
+async def ping() -> None:
+    """Readiness probe: one round trip to Postgres."""
+    pool = await get_pool()
+    async with pool.acquire() as conn:
+        await conn.fetchval("SELECT 1")

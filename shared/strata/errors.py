@@ -1,0 +1,75 @@
+"""Domain errors and their one mapping to RFC 9457 problem+json responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_BASE = "https://strata.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemError(Exception):
+    """An error that leaves the API as problem+json with a stable `type` and HTTP status."""
+
+    status: int = 500
+    slug: str = "internal"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def to_problem(self, instance: str | None = None, request_id: str | None = None) -> dict[str, Any]:
+        return problem(self.status, self.slug, self.title, self.detail, instance, request_id, **self.extra)
+
+
+class BadRequestError(ProblemError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class UnauthorizedError(ProblemError):
+    status, slug, title = 401, "unauthorized", "Unauthorized"
+
+
+class ForbiddenError(ProblemError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFoundError(ProblemError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class ConflictError(ProblemError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLargeError(ProblemError):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class InvalidInputError(ProblemError):
+    status, slug, title = 422, "validation", "Invalid input"
+
+
+class DependencyUnavailableError(ProblemError):
+    status, slug, title = 503, "unavailable", "Dependency unavailable"
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    request_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Build a problem+json body."""
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra)
+    return body

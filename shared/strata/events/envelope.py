@@ -1,0 +1,86 @@
+"""The event envelope every Strata event shares, and the registry of detail types."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from strata.errors import BadRequestError
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """Base of every event: subclasses set DETAIL_TYPE (past-tense PascalCase) and SOURCE (`strata.<layer>`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    DETAIL_TYPE: ClassVar[str]
+    SOURCE: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    event_id: UUID = Field(default_factory=uuid4)
+    tenant_id: UUID
+    correlation_id: str = Field(min_length=1, max_length=128)
+    causation_id: str | None = Field(default=None, max_length=128)
+    occurred_at: datetime = Field(default_factory=_now)
+    schema_version: int = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        detail_type = cls.__dict__.get("DETAIL_TYPE")
+        if detail_type:
+            if detail_type in EVENT_TYPES and EVENT_TYPES[detail_type] is not cls:
+                raise TypeError(f"event detail type {detail_type!r} is registered twice")
+            EVENT_TYPES[detail_type] = cls
+
+    def detail_json(self) -> str:
+        return self.model_dump_json()
+
+    def to_entry(self, bus_name: str) -> dict[str, Any]:
+        """The PutEvents entry for this event."""
+        return {
+            "EventBusName": bus_name,
+            "Source": self.SOURCE,
+            "DetailType": self.DETAIL_TYPE,
+            "Detail": self.detail_json(),
+        }
+
+    @classmethod
+    def from_detail(cls, detail: dict[str, Any]) -> Event:
+        """Parse a detail as a consumer: unknown fields from newer producers are ignored."""
+        known = {k: v for k, v in detail.items() if k in cls.model_fields}
+        return cls.model_validate(known)
+
+
+class UnknownEventError(BadRequestError):
+    slug, title = "unknown-event", "Unknown event type"
+
+
+def event_model(detail_type: str) -> type[Event]:
+    """The model registered for `detail_type`."""
+    try:
+        return EVENT_TYPES[detail_type]
+    except KeyError:
+        raise UnknownEventError(f"no event type {detail_type!r} is registered") from None
+
+
+def parse_eventbridge(event: dict[str, Any]) -> Event:
+    """Turn an EventBridge event (as delivered to a Lambda target) into its typed model."""
+    model = event_model(str(event.get("detail-type")))
+    if event.get("source") != model.SOURCE:
+        raise UnknownEventError(f"{model.DETAIL_TYPE} must come from {model.SOURCE}, not {event.get('source')!r}")
+    detail = event.get("detail")
+    if isinstance(detail, str):
+        detail = json.loads(detail)
+    if not isinstance(detail, dict):
+        raise UnknownEventError("an event's detail must be an object")
+    return model.from_detail(detail)

@@ -1,0 +1,119 @@
+"""Transactional outbox: a state change and its events commit together, then publish to EventBridge."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from aws_lambda_powertools import Logger
+
+from strata import aws, db
+from strata.config import get_settings
+from strata.events.envelope import Event
+
+logger = Logger(child=True)
+
+PUT_EVENTS_BATCH = 10  # EventBridge accepts at most 10 entries per PutEvents call
+
+
+@dataclass
+class UnitOfWork:
+    """A tenant-scoped transaction that collects events to publish once it has committed."""
+
+    conn: asyncpg.Connection
+    events: list[Event] = field(default_factory=list)
+
+    async def emit(self, event: Event) -> None:
+        """Record `event` in the outbox, inside this transaction."""
+        await self.conn.execute(
+            "INSERT INTO outbox (event_id, tenant_id, source, detail_type, detail) VALUES ($1, $2, $3, $4, $5)",
+            event.event_id,
+            event.tenant_id,
+            event.SOURCE,
+            event.DETAIL_TYPE,
+            event.model_dump(mode="json"),
+        )
+        self.events.append(event)
+
+
+@asynccontextmanager
+async def unit_of_work(tenant_id: UUID | None = None) -> AsyncIterator[UnitOfWork]:
+    """Run a state change with its events; after commit the events are published (the sweeper retries)."""
+    async with db.transaction(tenant_id) as conn:
+        uow = UnitOfWork(conn)
+        yield uow
+    if uow.events:
+        await publish_events(uow.events)
+
+
+def _put_events(entries: list[dict[str, Any]]) -> list[bool]:
+    response = aws.client("events").put_events(Entries=entries)
+    return ["EventId" in result and "ErrorCode" not in result for result in response["Entries"]]
+
+
+async def publish_events(events: Sequence[Event], conn: asyncpg.Connection | None = None) -> int:
+    """Publish committed outbox events and mark the accepted ones sent (on `conn` if the caller holds
+    their row locks); returns how many were sent."""
+    bus = get_settings().event_bus_name
+    sent: list[UUID] = []
+    for start in range(0, len(events), PUT_EVENTS_BATCH):
+        batch = list(events[start : start + PUT_EVENTS_BATCH])
+        try:
+            accepted = await asyncio.to_thread(_put_events, [e.to_entry(bus) for e in batch])
+        except Exception as exc:  # the sweeper publishes what this misses
+            logger.warning("event publish failed; left for the outbox sweeper", extra={"error": str(exc)})
+            await _execute(
+                conn,
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE event_id = ANY($1::uuid[])",
+                [e.event_id for e in batch],
+                str(exc)[:2000],
+            )
+            continue
+        sent.extend(e.event_id for e, ok in zip(batch, accepted, strict=True) if ok)
+    if sent:
+        await _execute(
+            conn,
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE event_id = ANY($1::uuid[])",
+            sent,
+        )
+    return len(sent)
+
+
+async def _execute(conn: asyncpg.Connection | None, query: str, *args: Any) -> None:
+    if conn is not None:
+        await conn.execute(query, *args)
+    else:
+        await (await db.get_pool()).execute(query, *args)
+
+
+async def sweep_outbox(older_than_s: float | None = None, limit: int = 500) -> int:
+    """Publish events left unsent for longer than `older_than_s` (a crash between commit and publish)."""
+    from strata.events.envelope import event_model
+
+    age = get_settings().outbox_sweep_after_s if older_than_s is None else older_than_s
+    pool = await db.get_pool()
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            """SELECT detail_type, detail FROM outbox
+               WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1)
+               ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+            age,
+            limit,
+        )
+        events = [event_model(r["detail_type"]).model_validate(r["detail"]) for r in rows]
+        return await publish_events(events, conn) if events else 0
+
+
+async def claim_event(conn: asyncpg.Connection, consumer: str, event: Event) -> bool:
+    """Record that `consumer` handled `event` in the caller's transaction; False if it already had."""
+    status: str = await conn.execute(
+        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        consumer,
+        event.event_id,
+    )
+    return status.endswith(" 1")

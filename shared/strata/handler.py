@@ -1,0 +1,99 @@
+"""The handler factory: one Lambda entry point for HTTP (Mangum), EventBridge, schedules, commands, authorizers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from fastapi import FastAPI
+
+from strata.events.envelope import Event, parse_eventbridge
+
+logger = Logger()
+
+Consumer = Callable[[Event], Awaitable[None]]
+Job = Callable[[], Awaitable[Any]]
+Command = Callable[[dict[str, Any]], Awaitable[Any]]
+Authorizer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+LambdaHandler = Callable[[dict[str, Any], Any], Any]
+
+ALL_EVENTS = "*"  # a consumer key that receives every event type (L01's archive)
+
+
+class NoConsumerError(Exception):
+    """The function received an event type it does not subscribe to (a wiring error: retried, then DLQ)."""
+
+
+def run_in_environment_loop(awaitable: Awaitable[Any]) -> Any:
+    """Run on the one loop kept for the execution environment (the loop Mangum uses), never asyncio.run()."""
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    return loop.run_until_complete(awaitable)
+
+
+def event_kind(event: Mapping[str, Any]) -> str:
+    """Classify an invocation payload by its shape."""
+    if "detail-type" in event and "source" in event:
+        return "eventbridge"
+    if event.get("type") == "REQUEST" and "routeArn" in event:
+        return "authorizer"
+    if "schedule" in event and len(event) == 1:
+        return "schedule"
+    if "command" in event:
+        return "command"
+    return "http"
+
+
+def make_handler(
+    app: FastAPI,
+    *,
+    consumers: Mapping[str, Consumer] | None = None,
+    schedules: Mapping[str, Job] | None = None,
+    commands: Mapping[str, Command] | None = None,
+    authorizer: Authorizer | None = None,
+) -> LambdaHandler:
+    """Build the Lambda handler for a layer's app and its event, schedule and command entry points."""
+    from mangum import Mangum
+
+    http = Mangum(app, lifespan="off")
+    consumers, schedules, commands = dict(consumers or {}), dict(schedules or {}), dict(commands or {})
+
+    async def consume(raw: dict[str, Any]) -> dict[str, Any]:
+        event = parse_eventbridge(raw)
+        targets = [c for c in (consumers.get(event.DETAIL_TYPE), consumers.get(ALL_EVENTS)) if c is not None]
+        if not targets:
+            raise NoConsumerError(f"no consumer for {event.DETAIL_TYPE}")
+        for target in targets:
+            await target(event)
+        return {"consumed": event.DETAIL_TYPE, "event_id": str(event.event_id)}
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        kind = event_kind(event)
+        if kind == "http":
+            return http(event, context)
+        logger.append_keys(invocation=kind)
+        if kind == "eventbridge":
+            logger.set_correlation_id(str((event.get("detail") or {}).get("correlation_id", event.get("id"))))
+            return run_in_environment_loop(consume(event))
+        if kind == "authorizer":
+            if authorizer is None:
+                raise NoConsumerError("this function is not an authorizer")
+            return run_in_environment_loop(authorizer(event))
+        if kind == "schedule":
+            job = schedules.get(str(event["schedule"]))
+            if job is None:
+                raise NoConsumerError(f"no scheduled job {event['schedule']!r}")
+            return run_in_environment_loop(job())
+        command = commands.get(str(event["command"]))
+        if command is None:
+            raise NoConsumerError(f"no command {event['command']!r}")
+        return run_in_environment_loop(command(dict(event.get("args") or {})))
+
+    return handler

@@ -1,0 +1,218 @@
+"""The app factory every function uses: health, problem+json errors, request ids, body limits, scopes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from strata import __version__
+from strata.auth import Principal
+from strata.config import get_settings
+from strata.errors import PROBLEM_MEDIA_TYPE, PayloadTooLargeError, ProblemError, UnauthorizedError, problem
+
+logger = Logger(child=True)
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def problem_response(request: Request, error: ProblemError) -> ProblemResponse:
+    headers = {"Retry-After": "1"} if error.status == 503 else None
+    return ProblemResponse(
+        error.to_problem(request.url.path, _request_id(request)), status_code=error.status, headers=headers
+    )
+
+
+async def _on_problem(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(request, exc)
+
+
+async def _on_validation(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = [
+        {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    body = problem(
+        422,
+        "validation",
+        "Invalid input",
+        "the request did not validate",
+        request.url.path,
+        _request_id(request),
+        errors=fields,
+    )
+    return ProblemResponse(body, status_code=422)
+
+
+_HTTP_SLUGS = {404: ("not-found", "Not found"), 405: ("method-not-allowed", "Method not allowed")}
+
+
+async def _on_http(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
+    body = problem(exc.status_code, slug, title, str(exc.detail), request.url.path, _request_id(request))
+    return ProblemResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
+    logger.exception("unhandled error", extra={"path": request.url.path})
+    body = problem(
+        500,
+        "internal",
+        "Internal error",
+        "the server failed; the request id identifies it in the logs",
+        request.url.path,
+        _request_id(request),
+    )
+    return ProblemResponse(body, status_code=500)
+
+
+class RequestContextMiddleware:
+    """Pure ASGI middleware: request/correlation ids, body size limit, timing header."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        event = scope.get("aws.event") or {}
+        request_id = (
+            headers.get("x-request-id") or event.get("requestContext", {}).get("requestId") or str(uuid.uuid4())
+        )
+        correlation_id = headers.get("x-correlation-id") or request_id
+        scope.setdefault("state", {}).update(request_id=request_id, correlation_id=correlation_id)
+        logger.append_keys(request_id=request_id, correlation_id=correlation_id)
+        started = time.perf_counter()
+
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.max_body_bytes:
+            error = PayloadTooLargeError(f"the body exceeds {self.max_body_bytes} bytes")
+            response = ProblemResponse(error.to_problem(scope.get("path"), request_id), status_code=413)
+            await response(scope, receive, send)
+            return
+
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = [
+                    (b"x-request-id", request_id.encode("latin-1")),
+                    (b"x-correlation-id", correlation_id.encode("latin-1")),
+                    (b"server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()),
+                ]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_ids)
+
+
+def current_principal(request: Request) -> Principal:
+    """The caller, as the L09 authorizer described it in the API Gateway request context."""
+    event = request.scope.get("aws.event") or {}
+    context = (event.get("requestContext") or {}).get("authorizer", {}).get("lambda")
+    if not isinstance(context, dict):
+        raise UnauthorizedError("the request reached the function without an authorizer context")
+    return Principal.from_context(context)
+
+
+def require_scope(scope: str) -> Callable[[Request], Principal]:
+    """A dependency that admits only callers holding `scope` (403 problem+json otherwise)."""
+
+    def dependency(request: Request) -> Principal:
+        principal = current_principal(request)
+        principal.require(scope)
+        return principal
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency
+
+
+def default_readiness() -> dict[str, ReadinessCheck]:
+    from strata import cache, db
+    from strata.events.bus import ping as bus_ping
+
+    return {"postgres": db.ping, "redis": cache.ping, "event_bus": bus_ping}
+
+
+def health_router(layer: str, checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+    router = APIRouter(prefix=f"/health/{layer}", tags=["health"])
+
+    @router.get("/live", summary=f"Liveness of {layer}")
+    async def live() -> dict[str, str]:
+        """The function is loaded and answering."""
+        return {"status": "ok", "layer": layer, "version": __version__}
+
+    @router.get("/ready", summary=f"Readiness of {layer}", response_model=None)
+    async def ready() -> JSONResponse:
+        """Every dependency answered a real round trip."""
+        results: dict[str, dict[str, Any]] = {}
+        for name, check in checks.items():
+            started = time.perf_counter()
+            try:
+                await check()
+                results[name] = {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+            except Exception as exc:  # a readiness probe reports failures, it does not raise them
+                results[name] = {"status": "error", "error": f"{type(exc).__name__}: {exc}"[:300]}
+        healthy = all(r["status"] == "ok" for r in results.values())
+        body = {
+            "status": "ok" if healthy else "unavailable",
+            "layer": layer,
+            "version": __version__,
+            "dependencies": results,
+        }
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    return router
+
+
+def create_service_app(
+    *,
+    layer: str,
+    title: str,
+    routers: Iterable[APIRouter],
+    readiness: Mapping[str, ReadinessCheck] | None = None,
+    description: str = "",
+) -> FastAPI:
+    """Build a layer's FastAPI app; nothing touches the network until a request needs it."""
+    settings = get_settings()
+    logger.append_keys(layer=layer)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=__version__,
+        openapi_url=f"/openapi/{layer}.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.include_router(health_router(layer, readiness if readiness is not None else default_readiness()))
+    for router in routers:
+        app.include_router(router)
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+Authorized = Depends(current_principal)
