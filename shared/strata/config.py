@@ -49,11 +49,7 @@ def service_token_secret() -> str:
         return ""
     from aws_lambda_powertools.utilities import parameters
 
-    from strata import aws
-
-    value = parameters.get_secret(settings.service_token_secret_id, max_age=300,
-                                  boto3_client=aws.client("secretsmanager"))
-    return str(value)
+    return str(parameters.get_secret(settings.service_token_secret_id, max_age=300))
 
 
 def api_base_url() -> str:
@@ -65,7 +61,4 @@ def api_base_url() -> str:
         raise RuntimeError("set STRATA_API_BASE_URL or STRATA_API_BASE_URL_PARAMETER")
     from aws_lambda_powertools.utilities import parameters
 
-    from strata import aws
-
-    return str(parameters.get_parameter(settings.api_base_url_parameter, max_age=300,
-                                        boto3_client=aws.client("ssm")))
+    return str(parameters.get_parameter(settings.api_base_url_parameter, max_age=300))

@@ -1,17 +1,16 @@
 """Keyset (cursor) pagination over a tenant's rows, newest first: stable under inserts, O(limit) per page."""
 
-from __future__ import annotations
-
 import base64
 import json
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from strata import db
+from strata.auth import Principal
 from strata.errors import BadRequestError
 
 T = TypeVar("T")
@@ -84,10 +83,7 @@ def add_list_route(
     summary: str,
 ) -> None:
     """Register `GET path`: the caller's tenant's rows of `table`, newest first, cursor paginated."""
-    from fastapi import Depends
-
-    from strata.auth import Principal
-    from strata.web import require_scope
+    from strata.web import require_scope  # web builds apps; imported here so pagination stays a leaf module
 
     columns = ", ".join(name for name in item_model.model_fields if name != "created_at")
 

@@ -1,0 +1,1 @@
+"""The `strata` CLI and the Docker-free local cloud (developer tooling; never deployed to Lambda)."""

@@ -1,0 +1,262 @@
+"""The local cloud: backing services, the template's resources in the emulator, workers, the HTTP front."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+import socket
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from strata_cli.localcloud.eventbus import EventRouter, RuleTarget
+from strata_cli.localcloud.front import HttpFront, LambdaApi
+from strata_cli.localcloud.infra import Services, free_port
+from strata_cli.localcloud.lambdas import FunctionPool, InvocationError, _QuietServer
+from strata_cli.localcloud.template import Template, load_template
+
+log = logging.getLogger("strata.localcloud")
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+
+
+@dataclass
+class LocalCloudConfig:
+    root: Path
+    state_dir: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    lambda_port: int = 0
+    max_concurrency: int = 4
+    retry_base_delay_s: float = 1.0
+    schedule_period_s: float | None = None
+    migrate_function: str = "DataFunction"
+    bootstrap_function: str = "ApiGatewayFunction"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def state(self) -> Path:
+        return self.state_dir or self.root / ".strata"
+
+
+class Resolver:
+    """Resolves the intrinsic functions the template's environment and names use, against local resources."""
+
+    def __init__(self, template: Template, parameters: dict[str, str], front_url: str) -> None:
+        self.template = template
+        self.parameters = parameters
+        self.front_url = front_url
+        self.physical: dict[str, str] = {}  # logical id -> what Ref returns locally
+        self.arns: dict[str, str] = {}
+
+    def ref(self, name: str) -> str:
+        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com",
+                  "AWS::StackName": "strata-local", "AWS::Partition": "aws"}
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.physical:
+            return self.physical[name]
+        if name == "HttpApi" or self.template.resources.get(name, {}).get("Type") == "AWS::Serverless::HttpApi":
+            return "local"
+        raise KeyError(f"the local cloud cannot resolve Ref {name}")
+
+    def __call__(self, value: Any) -> str:
+        if isinstance(value, str | int | float):
+            return str(value)
+        if "Ref" in value:
+            return self.ref(value["Ref"])
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+            if "${HttpApi}.execute-api" in text:
+                return self.front_url
+            return re.sub(r"\$\{([^}]+)\}", lambda m: self.ref(m.group(1)), text)
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            logical = target[0] if isinstance(target, list) else target.split(".")[0]
+            return self.arns[logical]
+        raise ValueError(f"the local cloud cannot resolve {value!r}")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+class LocalCloud:
+    """Everything `strata dev` runs; `start()` returns when the API answers and the schema is migrated."""
+
+    def __init__(self, config: LocalCloudConfig) -> None:
+        self.config = config
+        self.services = Services(config.state)
+        self.template = load_template(config.root / "template.yaml")
+        self.pools: dict[str, FunctionPool] = {}
+        self.router: EventRouter | None = None
+        self.servers: list[_QuietServer] = []
+        self._server_tasks: list[asyncio.Task[None]] = []
+        self.front_url = ""
+        self.lambda_url = ""
+        self.resolver: Resolver | None = None
+        self.targets: list[RuleTarget] = []
+
+    def clients(self, service: str) -> Any:
+        return _client(service, self.services.aws_endpoint_url)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.services.start)
+        front_sock = _bind(self.config.host, self.config.port)
+        lambda_sock = _bind(self.config.host, self.config.lambda_port or free_port())
+        self.front_url = f"http://{self.config.host}:{front_sock.getsockname()[1]}"
+        self.lambda_url = f"http://{self.config.host}:{lambda_sock.getsockname()[1]}"
+        parameters = {k: str(v.get("Default", "")) for k, v in self.template.parameters.items()}
+        parameters.update(DatabaseUrl=self.services.database_url, RedisUrl=self.services.redis_url)
+        self.resolver = Resolver(self.template, parameters, self.front_url)
+        await asyncio.to_thread(self._provision)
+        log_dir = self.config.state / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for name, spec in self.template.functions.items():
+            self.pools[name] = FunctionPool(spec, self._function_env(name), log_dir, self.config.max_concurrency)
+        front = HttpFront(self.template.routes, self.pools, self.template.authorizer_function,
+                          self.template.authorizer_headers, self.template.authorizer_ttl_s)
+        for app, sock in ((front, front_sock), (LambdaApi(self.pools, self.stats), lambda_sock)):
+            server = _QuietServer(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", interface="asgi3",
+                                                 timeout_keep_alive=75))
+            self.servers.append(server)
+            self._server_tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
+        while not all(s.started for s in self.servers):
+            await asyncio.sleep(0.01)
+        self.router = EventRouter(self.clients, self.pools, self.targets, self.template.schedules,
+                                  self.config.retry_base_delay_s, self.config.schedule_period_s)
+        self.router.start()
+        await self.invoke(self.config.migrate_function, {"command": "migrate"})
+
+    def _provision(self) -> None:
+        """Create what the template's non-Lambda resources are, in the emulator (idempotent)."""
+        assert self.resolver is not None
+        resolve = self.resolver
+        for logical, res in self.template.resources.items():
+            props, kind = res.get("Properties", {}), res["Type"]
+            if kind == "AWS::Events::EventBus":
+                name = resolve(props["Name"])
+                events = self.clients("events")
+                try:
+                    events.create_event_bus(Name=name)
+                except events.exceptions.ResourceAlreadyExistsException:
+                    pass
+                resolve.physical[logical] = name
+                resolve.arns[logical] = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
+            elif kind == "AWS::SQS::Queue":
+                self._queue(logical, resolve(props["QueueName"]))
+            elif kind == "AWS::SecretsManager::Secret":
+                name = resolve(props["Name"])
+                manager = self.clients("secretsmanager")
+                try:
+                    manager.describe_secret(SecretId=name)
+                except manager.exceptions.ResourceNotFoundException:
+                    manager.create_secret(Name=name, SecretString=secrets.token_urlsafe(48))
+                resolve.physical[logical] = name
+        for logical, res in self.template.resources_of_type("AWS::SSM::Parameter").items():
+            props = res["Properties"]
+            name = resolve(props["Name"])
+            self.clients("ssm").put_parameter(Name=name, Value=resolve(props["Value"]), Type=props.get("Type", "String"),
+                                              Overwrite=True)
+            resolve.physical[logical] = name
+        events = self.clients("events")
+        for rule in self.template.rules:
+            bus = resolve(self.template.resources[rule.function]["Properties"]["Events"][
+                rule.name.split("-", 1)[1]]["Properties"]["EventBusName"])
+            queue_url, queue_arn = self._queue(None, f"{resolve.ref('Stage')}-rule-{rule.name}"[:80])
+            rule_arn = events.put_rule(Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.pattern),
+                                       State="ENABLED")["RuleArn"]
+            events.put_targets(Rule=rule.name, EventBusName=bus, Targets=[{"Id": "local-drain", "Arn": queue_arn}])
+            dead_letter = resolve.physical.get(rule.dead_letter) if rule.dead_letter else None
+            self.targets.append(RuleTarget(rule, queue_url, rule_arn, dead_letter))
+
+    def _queue(self, logical: str | None, name: str) -> tuple[str, str]:
+        assert self.resolver is not None
+        sqs = self.clients("sqs")
+        url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "900"})["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        if logical:
+            self.resolver.physical[logical] = url
+            self.resolver.arns[logical] = arn
+        return url, arn
+
+    def _function_env(self, name: str) -> dict[str, str]:
+        assert self.resolver is not None
+        spec = self.template.functions[name]
+        env = {key: self.resolver(value) for key, value in spec.environment.items()}
+        env.update({
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_ENDPOINT_URL": self.services.aws_endpoint_url,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            "LAMBDA_TASK_ROOT": str(spec.code_uri.resolve()),
+            "LAMBDA_RUNTIME_DIR": str(Path(__file__).parent),
+            "_HANDLER": spec.handler,
+            "STRATA_LOCAL_LAYER_PATHS": ":".join(str(p.resolve()) for p in spec.layers),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_DEV": "false",
+        })
+        env.update(self.config.extra_env)
+        return env
+
+    async def invoke(self, function: str, payload: dict[str, Any]) -> Any:
+        """Invoke a function directly (like `aws lambda invoke`), returning its decoded result."""
+        raw = await self.pools[function].invoke(payload)
+        return json.loads(raw) if raw else None
+
+    async def bootstrap_key(self, tenant: str = "dev", scopes: list[str] | None = None) -> dict[str, Any]:
+        args: dict[str, Any] = {"tenant_name": tenant, "key_name": "strata dev"}
+        if scopes:
+            args["scopes"] = scopes
+        result: dict[str, Any] = await self.invoke(self.config.bootstrap_function, {"command": "bootstrap", "args": args})
+        return result
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "api_url": self.front_url,
+            "lambda_url": self.lambda_url,
+            "services": {"database_url": self.services.database_url, "redis_url": self.services.redis_url,
+                         "aws_endpoint_url": self.services.aws_endpoint_url, "embedded": self.services.embedded},
+            "functions": [pool.stats() for pool in self.pools.values()],
+            "events": {"rules": [t.rule.name for t in self.targets],
+                       "delivered": self.router.delivered if self.router else 0,
+                       "dead_lettered": self.router.dead_lettered if self.router else 0},
+        }
+
+    async def stop(self) -> None:
+        if self.router is not None:
+            await self.router.stop()
+        for pool in self.pools.values():
+            await pool.stop()
+        for server in self.servers:
+            server.should_exit = True
+        await asyncio.gather(*self._server_tasks, return_exceptions=True)
+        await asyncio.to_thread(self.services.stop)
+
+
+@lru_cache(maxsize=16)
+def _client(service: str, endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint,  # type: ignore[call-overload]
+                        aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106
+
+
+__all__ = ["InvocationError", "LocalCloud", "LocalCloudConfig"]

@@ -1,0 +1,147 @@
+"""Events for the local cloud: the template's rules become emulator rules with queue targets, drained into the
+functions with the rule's retry policy and dead-letter queue, as EventBridge does; schedules fire on time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from strata_cli.localcloud.lambdas import FunctionPool, InvocationError
+from strata_cli.localcloud.template import Rule, Schedule
+
+log = logging.getLogger("strata.localcloud.events")
+
+
+@dataclass
+class RuleTarget:
+    rule: Rule
+    queue_url: str
+    rule_arn: str
+    dead_letter_url: str | None
+
+
+class EventRouter:
+    """Drains each rule's queue into its function: retried with exponential backoff, then dead-lettered."""
+
+    def __init__(
+        self,
+        clients: Any,
+        pools: dict[str, FunctionPool],
+        targets: list[RuleTarget],
+        schedules: list[Schedule],
+        retry_base_delay_s: float = 1.0,
+        schedule_period_s: float | None = None,
+    ) -> None:
+        self.sqs = clients("sqs")
+        self.pools = pools
+        self.targets = targets
+        self.schedules = schedules
+        self.retry_base_delay_s = retry_base_delay_s
+        self.schedule_period_s = schedule_period_s
+        self.executor = ThreadPoolExecutor(max_workers=len(targets) * 2 + 4, thread_name_prefix="drain")
+        self.delivered = 0
+        self.dead_lettered = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._running = False
+
+    def start(self) -> None:
+        self._running = True
+        for target in self.targets:
+            self._spawn(self._drain(target))
+        for schedule in self.schedules:
+            self._spawn(self._fire(schedule))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _call(self, fn: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, lambda: fn(**kwargs))
+
+    async def _drain(self, target: RuleTarget) -> None:
+        while self._running:
+            try:
+                response = await self._call(self.sqs.receive_message, QueueUrl=target.queue_url,
+                                            MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            except Exception as exc:  # the emulator restarting must not end the drain
+                log.warning("receive from %s failed: %s", target.rule.name, exc)
+                await asyncio.sleep(1)
+                continue
+            for message in response.get("Messages", []):
+                self._spawn(self._deliver(target, message))
+
+    async def _deliver(self, target: RuleTarget, message: dict[str, Any]) -> None:
+        event = json.loads(message["Body"])
+        pool = self.pools[target.rule.function]
+        attempts = 1 + target.rule.max_retries
+        error: InvocationError | None = None
+        for attempt in range(attempts):
+            if _age_s(event) > target.rule.max_event_age_s:
+                break
+            try:
+                await pool.invoke(event)
+                error = None
+                self.delivered += 1
+                break
+            except InvocationError as exc:
+                error = exc
+                log.info("%s: attempt %d of %d failed: %s", target.rule.name, attempt + 1, attempts, exc)
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(min(self.retry_base_delay_s * 2**attempt, 60))
+        if error is not None:
+            await self._dead_letter(target, message["Body"], error, attempts)
+        await self._call(self.sqs.delete_message, QueueUrl=target.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    async def _dead_letter(self, target: RuleTarget, body: str, error: InvocationError, attempts: int) -> None:
+        self.dead_lettered += 1
+        if target.dead_letter_url is None:
+            log.error("%s: event dropped after %d attempts (no DLQ): %s", target.rule.name, attempts, error)
+            return
+        attributes = {
+            "RULE_ARN": target.rule_arn,
+            "TARGET_ARN": f"arn:aws:lambda:us-east-1:000000000000:function:{target.rule.function}",
+            "ERROR_CODE": error.error_type[:256],
+            "ERROR_MESSAGE": error.message[:256] or error.error_type,
+            "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
+            "RETRY_ATTEMPTS": str(attempts - 1),
+        }
+        await self._call(
+            self.sqs.send_message, QueueUrl=target.dead_letter_url, MessageBody=body,
+            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        )
+
+    async def _fire(self, schedule: Schedule) -> None:
+        period = self.schedule_period_s or schedule.period_s
+        pool = self.pools[schedule.function]
+        while self._running:
+            await asyncio.sleep(period)
+            payload = json.loads(schedule.input) if schedule.input else {
+                "version": "0", "id": str(time.time_ns()), "detail-type": "Scheduled Event", "source": "aws.events",
+                "account": "000000000000", "time": datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),  # noqa: DTZ003
+                "region": "us-east-1", "resources": [f"arn:aws:events:us-east-1:000000000000:rule/{schedule.name}"],
+                "detail": {}}
+            try:
+                await pool.invoke(payload)
+            except InvocationError as exc:
+                log.warning("schedule %s failed: %s", schedule.name, exc)
+
+    async def stop(self) -> None:
+        self._running = False
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _age_s(event: dict[str, Any]) -> float:
+    try:
+        return time.time() - datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")).timestamp()
+    except (KeyError, ValueError):
+        return 0.0

@@ -1,0 +1,261 @@
+"""Lambda for the local cloud: worker processes per function, fed through the real Lambda Runtime API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+from strata_cli.localcloud.template import FunctionSpec
+
+BOOTSTRAP = Path(__file__).with_name("worker_bootstrap.py")
+RUNTIME_PREFIX = "/2018-06-01/runtime"
+INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+                 "AWS_CA_BUNDLE", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "XDG_RUNTIME_DIR")
+
+
+class InvocationError(Exception):
+    """The function failed: an unhandled error, a timeout, or a crashed worker (Lambda's FunctionError)."""
+
+    def __init__(self, error_type: str, message: str, trace: list[str] | None = None) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+        self.message = message
+        self.trace = trace or []
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"errorType": self.error_type, "errorMessage": self.message, "stackTrace": self.trace}
+
+
+@dataclass
+class Invocation:
+    payload: bytes
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    future: asyncio.Future[bytes] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    timer: asyncio.TimerHandle | None = None
+
+
+class _QuietServer(uvicorn.Server):
+    """A Runtime API server that leaves signal handling to the local cloud."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Worker:
+    """One execution environment: a process, and the Runtime API socket it polls."""
+
+    pool: FunctionPool
+    sock: socket.socket
+    server: _QuietServer
+    process: asyncio.subprocess.Process | None = None
+    current: Invocation | None = None
+    waiting: bool = False
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def port(self) -> int:
+        port: int = self.sock.getsockname()[1]
+        return port
+
+
+class FunctionPool:
+    """The execution environments of one function: scaled up on demand to `max_concurrency`, each running one
+    invocation at a time with the template's timeout."""
+
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_dir: Path, max_concurrency: int) -> None:
+        self.spec = spec
+        self.env = env
+        self.log_dir = log_dir
+        self.max_concurrency = min(max_concurrency, spec.reserved_concurrency or max_concurrency)
+        self.queue: asyncio.Queue[Invocation] = asyncio.Queue()
+        self.workers: dict[int, Worker] = {}
+        self.starting = 0
+        self.invocations = 0
+        self.cold_starts = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def name(self) -> str:
+        return self.spec.logical_id
+
+    async def invoke(self, payload: dict[str, Any] | bytes) -> bytes:
+        """Run one invocation and return its response payload; raises InvocationError when the function fails."""
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        invocation = Invocation(data)
+        self.invocations += 1
+        idle = sum(1 for w in self.workers.values() if w.waiting)
+        if idle + self.starting <= self.queue.qsize() and len(self.workers) + self.starting < self.max_concurrency:
+            await self._spawn()
+        self.queue.put_nowait(invocation)
+        return await invocation.future
+
+    async def _spawn(self) -> None:
+        self.starting += 1
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", 0))
+            config = uvicorn.Config(self._runtime_api, log_level="warning", access_log=False, lifespan="off", interface="asgi3",
+                                    timeout_keep_alive=3600)
+            server = _QuietServer(config)
+            worker = Worker(self, sock, server)
+            self.workers[worker.port] = worker
+            self._track(asyncio.create_task(server.serve(sockets=[sock])))
+            env = {**{k: os.environ[k] for k in INHERITED_ENV if k in os.environ}, **self.env,
+                   "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{worker.port}"}
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log = (self.log_dir / f"{self.name}.log").open("ab")
+            worker.process = await asyncio.create_subprocess_exec(
+                sys.executable, str(BOOTSTRAP), env=env, stdout=log, stderr=log, cwd=str(self.spec.code_uri)
+            )
+            log.close()
+            self.cold_starts += 1
+            self._track(asyncio.create_task(self._watch(worker)))
+        finally:
+            self.starting -= 1
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _watch(self, worker: Worker) -> None:
+        assert worker.process is not None
+        code = await worker.process.wait()
+        self._retire(worker, InvocationError("Runtime.ExitError", f"the worker exited with code {code}"))
+
+    def _retire(self, worker: Worker, error: InvocationError) -> None:
+        if self.workers.pop(worker.port, None) is None:
+            return
+        if worker.current is not None and not worker.current.future.done():
+            worker.current.future.set_exception(error)
+        worker.server.should_exit = True
+        if worker.process is not None and worker.process.returncode is None:
+            worker.process.kill()
+        if not self.workers and not self.starting and not self.queue.empty():
+            # nothing left to run what is queued (e.g. an init error): start again, as Lambda would
+            self._track(asyncio.create_task(self._spawn()))
+
+    def _on_timeout(self, worker: Worker, invocation: Invocation) -> None:
+        if not invocation.future.done():
+            self._retire(worker, InvocationError(
+                "Sandbox.Timedout", f"Task timed out after {self.spec.timeout_s:.2f} seconds"))
+
+    async def _next(self, worker: Worker, receive: Receive) -> Invocation | None:
+        await _read_body(receive)  # the GET's empty body; the next receive() reports a disconnect
+        worker.waiting = True
+        getter = asyncio.ensure_future(self.queue.get())
+        disconnect = asyncio.ensure_future(receive())
+        try:
+            await asyncio.wait({getter, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            worker.waiting = False
+            disconnect.cancel()
+        if not getter.done():
+            getter.cancel()
+            return None
+        invocation = getter.result()
+        if worker.port not in self.workers:
+            self.queue.put_nowait(invocation)
+            return None
+        worker.current = invocation
+        invocation.timer = asyncio.get_running_loop().call_later(
+            self.spec.timeout_s, self._on_timeout, worker, invocation)
+        return invocation
+
+    async def _runtime_api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The Lambda Runtime API (2018-06-01) for the worker that owns this socket."""
+        if scope["type"] != "http":
+            return
+        worker = self.workers.get(scope["server"][1])
+        path: str = scope["path"]
+        if worker is None or not path.startswith(RUNTIME_PREFIX):
+            await _reply(send, 404, {"errorMessage": "unknown worker or path"})
+            return
+        action = path[len(RUNTIME_PREFIX):]
+        if scope["method"] == "GET" and action == "/invocation/next":
+            invocation = await self._next(worker, receive)
+            if invocation is None:
+                return
+            deadline_ms = int((time.time() + self.spec.timeout_s) * 1000)
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"lambda-runtime-aws-request-id", invocation.request_id.encode()),
+                (b"lambda-runtime-deadline-ms", str(deadline_ms).encode()),
+                (b"lambda-runtime-invoked-function-arn",
+                 f"arn:aws:lambda:{self.env.get('AWS_REGION', 'us-east-1')}:000000000000:function:{self.name}".encode()),
+                (b"lambda-runtime-trace-id", f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0".encode()),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": invocation.payload})
+            return
+        body = await _read_body(receive)
+        if action == "/init/error":
+            error = _error_from(body, "Runtime.InitError")
+            self._retire(worker, error)
+            while not self.queue.empty():  # Lambda answers queued invocations with the init error
+                queued = self.queue.get_nowait()
+                queued.future.set_exception(error)
+        elif action.startswith("/invocation/"):
+            request_id, _, outcome = action[len("/invocation/"):].partition("/")
+            invocation = worker.current
+            if invocation is None or invocation.request_id != request_id:
+                await _reply(send, 400, {"errorMessage": "unknown request id"})
+                return
+            worker.current = None
+            if invocation.timer is not None:
+                invocation.timer.cancel()
+            if not invocation.future.done():
+                if outcome == "response":
+                    invocation.future.set_result(body)
+                else:
+                    invocation.future.set_exception(_error_from(body, "Runtime.Unknown"))
+        await _reply(send, 202, {"status": "OK"})
+
+    def stats(self) -> dict[str, Any]:
+        return {"function": self.name, "workers": len(self.workers), "invocations": self.invocations,
+                "cold_starts": self.cold_starts, "queued": self.queue.qsize()}
+
+    async def stop(self) -> None:
+        for worker in list(self.workers.values()):
+            self._retire(worker, InvocationError("Runtime.Shutdown", "the local cloud is stopping"))
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _error_from(body: bytes, default_type: str) -> InvocationError:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        data = {"errorMessage": body.decode(errors="replace")}
+    return InvocationError(str(data.get("errorType") or default_type), str(data.get("errorMessage", "")),
+                           [str(line) for line in data.get("stackTrace") or []])
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _reply(send: Send, status: int, body: dict[str, Any]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})

@@ -1,0 +1,189 @@
+"""The `strata` command: run the local cloud, see the platform's status, migrate the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Strata: an AI-agent platform that runs serverless on AWS, and locally without Docker.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+def project_root() -> Path:
+    """The folder holding template.yaml: from STRATA_ROOT, the working directory or this package's checkout."""
+    candidates = [Path(os.environ["STRATA_ROOT"])] if "STRATA_ROOT" in os.environ else []
+    candidates += [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[2]]
+    for folder in candidates:
+        if (folder / "template.yaml").is_file() and (folder / "shared" / "strata").is_dir():
+            return folder
+    raise typer.BadParameter("no Strata checkout found (template.yaml); run from the project or set STRATA_ROOT")
+
+
+def session_file(root: Path) -> Path:
+    return root / ".strata" / "dev.json"
+
+
+def _api(url: str, path: str, key: str | None = None, body: Any = None) -> tuple[int, Any]:
+    headers = {"content-type": "application/json"}
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url + path, data=data, headers=headers, method="POST" if data else "GET")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback or the user's API
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def run_demo(api_url: str, key: str) -> None:
+    """What the platform can carry end to end today: register an agent, see its event archived by L01."""
+    name = f"demo-agent-{int(time.time())}"
+    status, agent = _api(api_url, "/v1/agents", key, {"name": name, "capabilities": ["search", "summarise"]})
+    if status != 201:
+        console.print(f"[red]demo: creating an agent answered {status}: {agent}[/red]")
+        return
+    console.print(f"demo: registered agent [bold]{name}[/bold] ({agent['did']})")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        _, page = _api(api_url, "/v1/events?detail_type=AgentCreated&limit=50", key)
+        if any(item["detail"].get("agent_id") == agent["agent_id"] for item in (page or {}).get("items", [])):
+            console.print("demo: its AgentCreated event crossed the bus and is in L01's event log")
+            return
+        time.sleep(0.2)
+    console.print("[yellow]demo: the AgentCreated event did not reach the event log within 20 s[/yellow]")
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="Port of the HTTP API on 127.0.0.1 (0: any free port).")] = 8080,
+    demo: Annotated[bool, typer.Option(help="Carry the demo through the platform once it is up.")] = True,
+    ready_file: Annotated[Path | None, typer.Option(help="Write the URLs and dev key here when ready.")] = None,
+    retry_base_delay: Annotated[float, typer.Option(help="Seconds before an event's first retry.")] = 1.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Start the local cloud (functions, HTTP API, events, Postgres, Redis, AWS emulator) and keep it up."""
+    from strata_cli.localcloud.cloud import LocalCloud, LocalCloudConfig
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s %(message)s")
+    root = project_root()
+    cloud = LocalCloud(LocalCloudConfig(root=root, port=port, retry_base_delay_s=retry_base_delay))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_signal() -> None:  # before the cloud is up, cancel the start; after, leave the wait
+            if stop.is_set() or not ready.is_set():
+                task.cancel()
+            stop.set()
+
+        ready = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        started = time.monotonic()
+        try:
+            await cloud.start()
+            key = await cloud.bootstrap_key("dev")
+            session = {"api_url": cloud.front_url, "lambda_url": cloud.lambda_url, "api_key": key["api_key"],
+                       "tenant_id": key["tenant_id"], **cloud.stats()["services"]}
+            session_file(root).parent.mkdir(parents=True, exist_ok=True)
+            session_file(root).write_text(json.dumps(session, indent=2))
+            console.print(f"[green]Strata local cloud up in {time.monotonic() - started:.1f} s[/green]")
+            console.print(f"  API      {cloud.front_url}    console  {cloud.front_url}/console/")
+            console.print(f"  Lambda   {cloud.lambda_url}   (AWS_ENDPOINT_URL_LAMBDA for boto3)")
+            for line in cloud.services.embedded:
+                console.print(f"  embedded {line}")
+            console.print(f"  dev API key (tenant dev): [bold]{key['api_key']}[/bold]")
+            if ready_file:
+                ready_file.write_text(json.dumps(session))
+            ready.set()
+            if demo:
+                await asyncio.to_thread(run_demo, cloud.front_url, key["api_key"])
+            console.print("Press Ctrl-C to stop.")
+            await stop.wait()
+        finally:
+            await cloud.stop()
+
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(main())
+
+
+@app.command()
+def status(
+    url: Annotated[str | None, typer.Option(envvar="STRATA_API_URL", help="API base URL.")] = None,
+    key: Annotated[str | None, typer.Option(envvar="STRATA_API_KEY", help="API key.")] = None,
+) -> None:
+    """Every layer and its dependencies, as the running platform reports them."""
+    if url is None or key is None:
+        path = session_file(project_root())
+        if not path.is_file():
+            console.print("[red]no running local cloud found: start `strata dev` or pass --url and --key[/red]")
+            raise typer.Exit(2)
+        session = json.loads(path.read_text())
+        url, key = url or session["api_url"], key or session["api_key"]
+    try:
+        code, body = _api(url, "/v1/status", key)
+    except (urllib.error.URLError, OSError) as exc:
+        console.print(f"[red]{url} is not answering: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    if code != 200:
+        console.print(f"[red]/v1/status answered {code}: {body}[/red]")
+        raise typer.Exit(1)
+    table = Table(title=f"Strata at {url}: {body['status']}")
+    for column in ("Layer", "Status", "Latency", "Postgres", "Redis", "Event bus"):
+        table.add_column(column)
+    for layer in body["layers"]:
+        deps = layer.get("dependencies", {})
+        mark = {"ok": "[green]ok[/green]"}
+        table.add_row(f"{layer['number']} {layer['layer']}", mark.get(layer["status"], f"[red]{layer['status']}[/red]"),
+                      f"{layer.get('latency_ms', '—')} ms",
+                      *(mark.get(deps.get(d, {}).get("status", "—"), deps.get(d, {}).get("status", "—"))
+                        for d in ("postgres", "redis", "event_bus")))
+    console.print(table)
+    raise typer.Exit(0 if body["status"] == "ok" else 1)
+
+
+@app.command()
+def migrate(
+    database_url: Annotated[str | None, typer.Option(envvar="DATABASE_URL", help="Postgres URL.")] = None,
+) -> None:
+    """Apply pending schema migrations (forward-only, recorded, safe to run twice)."""
+    root = project_root()
+    if database_url is None:
+        path = session_file(root)
+        if not path.is_file():
+            console.print("[red]set DATABASE_URL or start `strata dev` first[/red]")
+            raise typer.Exit(2)
+        database_url = json.loads(path.read_text())["database_url"]
+    sys.path.insert(0, str(root / "shared"))
+    import asyncpg
+
+    from strata.migrations import apply_migrations
+
+    async def run() -> list[str]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await apply_migrations(conn)
+        finally:
+            await conn.close()
+
+    applied = asyncio.run(run())
+    console.print(f"applied: {', '.join(applied)}" if applied else "the schema is up to date")
