@@ -368,8 +368,10 @@ def verdict(ratio: float, target: float) -> str:
 def print_cold(baseline: ColdResult, functions: list[ColdResult], runs: int) -> list[str]:
     print(f"\nCold import + app construction (median of {runs} fresh interpreters; target <= {COLD_TARGET:.2f}x bare)")
     print(f"{'function':<18} {'median ms':>10} {'min ms':>9} {'max ms':>9} {'vs bare':>8} {'min vs':>7}  status")
-    print(f"{BASELINE:<18} {baseline.median_ms:>10.1f} {min(baseline.samples_ms):>9.1f} "
-          f"{max(baseline.samples_ms):>9.1f} {1.0:>7.2f}x {1.0:>6.2f}x  baseline")
+    print(
+        f"{BASELINE:<18} {baseline.median_ms:>10.1f} {min(baseline.samples_ms):>9.1f} "
+        f"{max(baseline.samples_ms):>9.1f} {1.0:>7.2f}x {1.0:>6.2f}x  baseline"
+    )
     misses = []
     for result in functions:
         if result.error is not None:
@@ -379,17 +381,23 @@ def print_cold(baseline: ColdResult, functions: list[ColdResult], runs: int) -> 
         if ratio > COLD_TARGET:
             misses.append(result.target)
         min_ratio = min(result.samples_ms) / min(baseline.samples_ms)  # the least disturbed runs, for noisy hosts
-        print(f"{result.target:<18} {result.median_ms:>10.1f} {min(result.samples_ms):>9.1f} "
-              f"{max(result.samples_ms):>9.1f} {ratio:>7.2f}x {min_ratio:>6.2f}x  {verdict(ratio, COLD_TARGET)}")
+        print(
+            f"{result.target:<18} {result.median_ms:>10.1f} {min(result.samples_ms):>9.1f} "
+            f"{max(result.samples_ms):>9.1f} {ratio:>7.2f}x {min_ratio:>6.2f}x  {verdict(ratio, COLD_TARGET)}"
+        )
     return misses
 
 
 def print_warm(baseline: WarmResult, functions: list[WarmResult], warmup: int, calls: int, processes: int) -> list[str]:
-    print(f"\nWarm per-call time, GET /health/<layer>/live via handler(event, context) "
-          f"({warmup} warm-up then {calls} timed calls; target <= {WARM_TARGET:.2f}x bare median)")
+    print(
+        f"\nWarm per-call time, GET /health/<layer>/live via handler(event, context) "
+        f"({warmup} warm-up then {calls} timed calls; target <= {WARM_TARGET:.2f}x bare median)"
+    )
     print(f"{'function':<18} {'median us':>10} {'p99 us':>9} {'vs bare':>8} {'p99 vs':>7}  status")
-    print(f"{BASELINE:<18} {baseline.median_us:>10.1f} {baseline.p99_us:>9.1f} {1.0:>7.2f}x {1.0:>6.2f}x  "
-          f"baseline (GET /hello, {processes} processes pooled)")
+    print(
+        f"{BASELINE:<18} {baseline.median_us:>10.1f} {baseline.p99_us:>9.1f} {1.0:>7.2f}x {1.0:>6.2f}x  "
+        f"baseline (GET /hello, {processes} processes pooled)"
+    )
     misses = []
     for result in functions:
         if result.error is not None:
@@ -398,22 +406,28 @@ def print_warm(baseline: WarmResult, functions: list[WarmResult], warmup: int, c
         ratio = result.median_us / baseline.median_us
         if ratio > WARM_TARGET:
             misses.append(result.target)
-        print(f"{result.target:<18} {result.median_us:>10.1f} {result.p99_us:>9.1f} {ratio:>7.2f}x "
-              f"{result.p99_us / baseline.p99_us:>6.2f}x  {verdict(ratio, WARM_TARGET)}")
+        print(
+            f"{result.target:<18} {result.median_us:>10.1f} {result.p99_us:>9.1f} {ratio:>7.2f}x "
+            f"{result.p99_us / baseline.p99_us:>6.2f}x  {verdict(ratio, WARM_TARGET)}"
+        )
     return misses
 
 
 def print_importtime(name: str, report: dict[str, Any]) -> None:
-    print(f"\n{name}: -X importtime {report['total_us'] / 1000:.1f} ms vs bare {report['baseline_total_us'] / 1000:.1f}"
-          f" ms; modules the bare app does not import account for {report['extra_self_us'] / 1000:.1f} ms (self)")
+    print(
+        f"\n{name}: -X importtime {report['total_us'] / 1000:.1f} ms vs bare {report['baseline_total_us'] / 1000:.1f}"
+        f" ms; modules the bare app does not import account for {report['extra_self_us'] / 1000:.1f} ms (self)"
+    )
     print("  by top-level package (self us of its extra modules, summed):")
     for row in report["by_package"]:
         print(f"    {row['package']:<36} {row['self_us']:>9}")
     print("  top extra modules; extra us = self time of the bare-absent modules in its import subtree:")
     print(f"    {'module':<40} {'extra us':>9} {'cumul. us':>9} {'self us':>9} {'depth':>5}")
     for row in report["top_modules"]:
-        print(f"    {row['module']:<40} {row['extra_us']:>9} {row['cumulative_us']:>9} {row['self_us']:>9}"
-              f" {row['depth']:>5}")
+        print(
+            f"    {row['module']:<40} {row['extra_us']:>9} {row['cumulative_us']:>9} {row['self_us']:>9}"
+            f" {row['depth']:>5}"
+        )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -424,8 +438,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per app for the cold import (7)")
     parser.add_argument("--warmup", type=int, default=200, help="warm-up calls before timing (200)")
     parser.add_argument("--calls", type=int, default=2000, help="timed warm calls per process (2000)")
-    parser.add_argument("--importtime-runs", type=int, default=3,
-                        help="-X importtime runs per app when explaining a cold miss (3; 0 skips the analysis)")
+    parser.add_argument(
+        "--importtime-runs",
+        type=int,
+        default=3,
+        help="-X importtime runs per app when explaining a cold miss (3; 0 skips the analysis)",
+    )
     parser.add_argument("--top", type=int, default=12, help="rows per -X importtime listing (12)")
     parser.add_argument("--only", nargs="+", metavar="LAYER", help="measure only these functions")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cold rounds' shuffled order (0)")
@@ -473,8 +491,10 @@ def main(argv: list[str] | None = None) -> int:
 
         explanations: dict[str, dict[str, Any]] = {}
         if cold_misses and args.importtime_runs:
-            print(f"\nWhy cold imports miss: -X importtime (median of {args.importtime_runs} runs), "
-                  "modules absent from the bare app")
+            print(
+                f"\nWhy cold imports miss: -X importtime (median of {args.importtime_runs} runs), "
+                "modules absent from the bare app"
+            )
             bare_profile = importtime_runs(args.python, baseline, pycache, args.importtime_runs)
             for function in functions:
                 if function.name in cold_misses:
@@ -485,10 +505,14 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r.target for r in cold_results if r.error is not None]
     failed += [r.target for r in warm_results if r.error is not None]
     print("\nSummary:")
-    print(f"  cold import target (<= {COLD_TARGET:.2f}x): "
-          + (f"missed by {', '.join(cold_misses)}" if cold_misses else "met by every function"))
-    print(f"  warm call target (<= {WARM_TARGET:.2f}x): "
-          + (f"missed by {', '.join(warm_misses)}" if warm_misses else "met by every function"))
+    print(
+        f"  cold import target (<= {COLD_TARGET:.2f}x): "
+        + (f"missed by {', '.join(cold_misses)}" if cold_misses else "met by every function")
+    )
+    print(
+        f"  warm call target (<= {WARM_TARGET:.2f}x): "
+        + (f"missed by {', '.join(warm_misses)}" if warm_misses else "met by every function")
+    )
     if failed:
         print(f"  measurement failed for: {', '.join(sorted(set(failed)))}")
 
@@ -503,16 +527,24 @@ def main(argv: list[str] | None = None) -> int:
                 "target_ratio": COLD_TARGET,
                 "runs": args.runs,
                 "seed": args.seed,
-                "baseline": {"name": BASELINE, "median_ms": cold[BASELINE].median_ms,
-                             "samples_ms": cold[BASELINE].samples_ms},
+                "baseline": {
+                    "name": BASELINE,
+                    "median_ms": cold[BASELINE].median_ms,
+                    "samples_ms": cold[BASELINE].samples_ms,
+                },
                 "functions": [cold_entry(r, cold[BASELINE]) for r in cold_results],
             },
             "warm": {
                 "target_ratio": WARM_TARGET,
                 "warmup_calls": args.warmup,
                 "calls": args.calls,
-                "baseline": {"name": BASELINE, "route": baseline.route, "processes": len(functions) + 1,
-                             "median_us": warm_base.median_us, "p99_us": warm_base.p99_us},
+                "baseline": {
+                    "name": BASELINE,
+                    "route": baseline.route,
+                    "processes": len(functions) + 1,
+                    "median_us": warm_base.median_us,
+                    "p99_us": warm_base.p99_us,
+                },
                 "functions": [warm_entry(r, warm_base) for r in warm_results],
             },
             "cold_misses_importtime": explanations,
@@ -527,17 +559,28 @@ def cold_entry(result: ColdResult, baseline: ColdResult) -> dict[str, Any]:
     if result.error is not None:
         return {"name": result.target, "error": result.error}
     ratio = result.median_ms / baseline.median_ms
-    return {"name": result.target, "median_ms": result.median_ms, "ratio": ratio,
-            "min_ratio": min(result.samples_ms) / min(baseline.samples_ms),
-            "meets_target": ratio <= COLD_TARGET, "samples_ms": result.samples_ms}
+    return {
+        "name": result.target,
+        "median_ms": result.median_ms,
+        "ratio": ratio,
+        "min_ratio": min(result.samples_ms) / min(baseline.samples_ms),
+        "meets_target": ratio <= COLD_TARGET,
+        "samples_ms": result.samples_ms,
+    }
 
 
 def warm_entry(result: WarmResult, baseline: WarmResult) -> dict[str, Any]:
     if result.error is not None:
         return {"name": result.target, "error": result.error}
     ratio = result.median_us / baseline.median_us
-    return {"name": result.target, "median_us": result.median_us, "p99_us": result.p99_us, "ratio": ratio,
-            "p99_ratio": result.p99_us / baseline.p99_us, "meets_target": ratio <= WARM_TARGET}
+    return {
+        "name": result.target,
+        "median_us": result.median_us,
+        "p99_us": result.p99_us,
+        "ratio": ratio,
+        "p99_ratio": result.p99_us / baseline.p99_us,
+        "meets_target": ratio <= WARM_TARGET,
+    }
 
 
 if __name__ == "__main__":

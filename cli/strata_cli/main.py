@@ -19,8 +19,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Strata: an AI-agent platform that runs serverless on AWS, and locally without Docker.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Strata: an AI-agent platform that runs serverless on AWS, and locally without Docker.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 console = Console()
 
 
@@ -102,8 +105,13 @@ def dev(
         try:
             await cloud.start()
             key = await cloud.bootstrap_key("dev")
-            session = {"api_url": cloud.front_url, "lambda_url": cloud.lambda_url, "api_key": key["api_key"],
-                       "tenant_id": key["tenant_id"], **cloud.stats()["services"]}
+            session = {
+                "api_url": cloud.front_url,
+                "lambda_url": cloud.lambda_url,
+                "api_key": key["api_key"],
+                "tenant_id": key["tenant_id"],
+                **cloud.stats()["services"],
+            }
             session_file(root).parent.mkdir(parents=True, exist_ok=True)
             session_file(root).write_text(json.dumps(session, indent=2))
             console.print(f"[green]Strata local cloud up in {time.monotonic() - started:.1f} s[/green]")
@@ -153,10 +161,15 @@ def status(
     for layer in body["layers"]:
         deps = layer.get("dependencies", {})
         mark = {"ok": "[green]ok[/green]"}
-        table.add_row(f"{layer['number']} {layer['layer']}", mark.get(layer["status"], f"[red]{layer['status']}[/red]"),
-                      f"{layer.get('latency_ms', '—')} ms",
-                      *(mark.get(deps.get(d, {}).get("status", "—"), deps.get(d, {}).get("status", "—"))
-                        for d in ("postgres", "redis", "event_bus")))
+        table.add_row(
+            f"{layer['number']} {layer['layer']}",
+            mark.get(layer["status"], f"[red]{layer['status']}[/red]"),
+            f"{layer.get('latency_ms', '—')} ms",
+            *(
+                mark.get(deps.get(d, {}).get("status", "—"), deps.get(d, {}).get("status", "—"))
+                for d in ("postgres", "redis", "event_bus")
+            ),
+        )
     console.print(table)
     raise typer.Exit(0 if body["status"] == "ok" else 1)
 

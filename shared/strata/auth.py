@@ -109,7 +109,7 @@ def mint_service_token(service: str, tenant_id: UUID, ttl_s: int | None = None) 
     """A short-lived credential for a layer-to-layer call made on behalf of `tenant_id`."""
     if not service_token_secret():
         raise UnauthorizedError("no service token secret is configured")
-    exp = int(time.time()) + (ttl_s or get_settings().service_token_ttl_s)
+    exp = int(time.time()) + (get_settings().service_token_ttl_s if ttl_s is None else ttl_s)
     payload = _b64(json.dumps({"sub": service, "tenant": str(tenant_id), "exp": exp}).encode())
     return f"{SERVICE_TOKEN_PREFIX}.{payload}.{_sign(payload)}"
 
@@ -119,7 +119,7 @@ def verify_service_token(token: str) -> Principal | None:
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != SERVICE_TOKEN_PREFIX or not service_token_secret():
         return None
-    if not hmac.compare_digest(_sign(parts[1]), parts[2]):
+    if not parts[2].isascii() or not hmac.compare_digest(_sign(parts[1]), parts[2]):
         return None
     try:
         claims = json.loads(_unb64(parts[1]))

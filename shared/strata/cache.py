@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING
 
 from strata.config import get_settings
+
+if TYPE_CHECKING:  # redis is imported on first use, keeping it out of the cold start
+    import redis.asyncio as aioredis
 
 _client: aioredis.Redis | None = None
 _client_loop: asyncio.AbstractEventLoop | None = None
@@ -17,6 +19,8 @@ def get_redis() -> aioredis.Redis:
     global _client, _client_loop
     loop = asyncio.get_running_loop()
     if _client is None or _client_loop is not loop:
+        import redis.asyncio as aioredis
+
         settings = get_settings()
         _client = aioredis.from_url(
             settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, decode_responses=True

@@ -6,12 +6,13 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import asyncpg
-
 from strata.config import get_settings
+
+if TYPE_CHECKING:  # asyncpg is imported when the pool is built, keeping it out of the cold start
+    import asyncpg
 
 _pool: asyncpg.Pool | None = None
 _pool_loop: asyncio.AbstractEventLoop | None = None
@@ -34,6 +35,8 @@ async def get_pool() -> asyncpg.Pool:
         _pool, _pool_loop = None, loop
     async with _lock:
         if _pool is None:
+            import asyncpg
+
             settings = get_settings()
             _pool = await asyncpg.create_pool(
                 settings.database_url,

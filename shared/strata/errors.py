@@ -66,10 +66,9 @@ def problem(
     **extra: Any,
 ) -> dict[str, Any]:
     """Build a problem+json body."""
-    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    body: dict[str, Any] = {**extra, "type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
     if request_id:
         body["request_id"] = request_id
-    body.update(extra)
     return body

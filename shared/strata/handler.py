@@ -61,12 +61,15 @@ def make_handler(
 ) -> LambdaHandler:
     """Build the Lambda handler for a layer's app and its event, schedule and command entry points."""
     from mangum import Mangum
+    from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
-    http = Mangum(app, lifespan="off")
+    # problem+json is text: without this Mangum base64-encodes every error body
+    http = Mangum(app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"])
     consumers, schedules, commands = dict(consumers or {}), dict(schedules or {}), dict(commands or {})
 
     async def consume(raw: dict[str, Any]) -> dict[str, Any]:
         event = parse_eventbridge(raw)
+        logger.set_correlation_id(event.correlation_id)
         targets = [c for c in (consumers.get(event.DETAIL_TYPE), consumers.get(ALL_EVENTS)) if c is not None]
         if not targets:
             raise NoConsumerError(f"no consumer for {event.DETAIL_TYPE}")
@@ -80,7 +83,6 @@ def make_handler(
             return http(event, context)
         logger.append_keys(invocation=kind)
         if kind == "eventbridge":
-            logger.set_correlation_id(str((event.get("detail") or {}).get("correlation_id", event.get("id"))))
             return run_in_environment_loop(consume(event))
         if kind == "authorizer":
             if authorizer is None:

@@ -107,9 +107,16 @@ class RequestContextMiddleware:
         started = time.perf_counter()
 
         length = headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.max_body_bytes:
+        if not (length and length.isdigit()):  # no (or a bogus) length: count what actually arrives
+            size, receive = await _buffer_body(receive, self.max_body_bytes)
+            length = str(size)
+        if int(length) > self.max_body_bytes:
             error = PayloadTooLargeError(f"the body exceeds {self.max_body_bytes} bytes")
-            response = ProblemResponse(error.to_problem(scope.get("path"), request_id), status_code=413)
+            response = ProblemResponse(
+                error.to_problem(scope.get("path"), request_id),
+                status_code=413,
+                headers={"x-request-id": request_id, "x-correlation-id": correlation_id},
+            )
             await response(scope, receive, send)
             return
 
@@ -126,10 +133,27 @@ class RequestContextMiddleware:
         await self.app(scope, receive, send_with_ids)
 
 
+async def _buffer_body(receive: Receive, limit: int) -> tuple[int, Receive]:
+    """Read the body (stopping past `limit`) and return its size and a receive that replays it."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        size += len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body") or size > limit:
+            break
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return size, replay
+
+
 def current_principal(request: Request) -> Principal:
     """The caller, as the L09 authorizer described it in the API Gateway request context."""
     event = request.scope.get("aws.event") or {}
-    context = (event.get("requestContext") or {}).get("authorizer", {}).get("lambda")
+    context = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda")
     if not isinstance(context, dict):
         raise UnauthorizedError("the request reached the function without an authorizer context")
     return Principal.from_context(context)
@@ -147,11 +171,27 @@ def require_scope(scope: str) -> Callable[[Request], Principal]:
     return dependency
 
 
-def default_readiness() -> dict[str, ReadinessCheck]:
-    from strata import cache, db
-    from strata.events.bus import ping as bus_ping
+async def _postgres_ready() -> None:
+    from strata import db
 
-    return {"postgres": db.ping, "redis": cache.ping, "event_bus": bus_ping}
+    await db.ping()
+
+
+async def _redis_ready() -> None:
+    from strata import cache
+
+    await cache.ping()
+
+
+async def _event_bus_ready() -> None:
+    from strata.events import bus
+
+    await bus.ping()
+
+
+def default_readiness() -> dict[str, ReadinessCheck]:
+    """Postgres, Redis and the event bus; their clients are imported on the first probe, not at cold start."""
+    return {"postgres": _postgres_ready, "redis": _redis_ready, "event_bus": _event_bus_ready}
 
 
 def health_router(layer: str, checks: Mapping[str, ReadinessCheck]) -> APIRouter:

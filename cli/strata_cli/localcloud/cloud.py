@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -34,6 +35,7 @@ class LocalCloudConfig:
     port: int = 8080
     lambda_port: int = 0
     max_concurrency: int = 4
+    warm: bool = True
     retry_base_delay_s: float = 1.0
     schedule_period_s: float | None = None
     migrate_function: str = "DataFunction"
@@ -56,8 +58,13 @@ class Resolver:
         self.arns: dict[str, str] = {}
 
     def ref(self, name: str) -> str:
-        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com",
-                  "AWS::StackName": "strata-local", "AWS::Partition": "aws"}
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": "strata-local",
+            "AWS::Partition": "aws",
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
@@ -125,18 +132,40 @@ class LocalCloud:
         log_dir.mkdir(parents=True, exist_ok=True)
         for name, spec in self.template.functions.items():
             self.pools[name] = FunctionPool(spec, self._function_env(name), log_dir, self.config.max_concurrency)
-        front = HttpFront(self.template.routes, self.pools, self.template.authorizer_function,
-                          self.template.authorizer_headers, self.template.authorizer_ttl_s)
+        front = HttpFront(
+            self.template.routes,
+            self.pools,
+            self.template.authorizer_function,
+            self.template.authorizer_headers,
+            self.template.authorizer_ttl_s,
+        )
         for app, sock in ((front, front_sock), (LambdaApi(self.pools, self.stats), lambda_sock)):
-            server = _QuietServer(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", interface="asgi3",
-                                                 timeout_keep_alive=75))
+            server = _QuietServer(
+                uvicorn.Config(
+                    app,
+                    log_level="warning",
+                    access_log=False,
+                    lifespan="off",
+                    interface="asgi3",
+                    timeout_keep_alive=75,
+                    timeout_graceful_shutdown=5,
+                )
+            )
             self.servers.append(server)
             self._server_tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
-        while not all(s.started for s in self.servers):
+        while not all(s.started for s in self.servers):  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.01)
-        self.router = EventRouter(self.clients, self.pools, self.targets, self.template.schedules,
-                                  self.config.retry_base_delay_s, self.config.schedule_period_s)
+        self.router = EventRouter(
+            self.clients,
+            self.pools,
+            self.targets,
+            self.template.schedules,
+            self.config.retry_base_delay_s,
+            self.config.schedule_period_s,
+        )
         self.router.start()
+        if self.config.warm:
+            await asyncio.gather(*(pool.warm() for pool in self.pools.values()))
         await self.invoke(self.config.migrate_function, {"command": "migrate"})
 
     def _provision(self) -> None:
@@ -148,10 +177,8 @@ class LocalCloud:
             if kind == "AWS::Events::EventBus":
                 name = resolve(props["Name"])
                 events = self.clients("events")
-                try:
+                with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
                     events.create_event_bus(Name=name)
-                except events.exceptions.ResourceAlreadyExistsException:
-                    pass
                 resolve.physical[logical] = name
                 resolve.arns[logical] = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
             elif kind == "AWS::SQS::Queue":
@@ -167,16 +194,21 @@ class LocalCloud:
         for logical, res in self.template.resources_of_type("AWS::SSM::Parameter").items():
             props = res["Properties"]
             name = resolve(props["Name"])
-            self.clients("ssm").put_parameter(Name=name, Value=resolve(props["Value"]), Type=props.get("Type", "String"),
-                                              Overwrite=True)
+            self.clients("ssm").put_parameter(
+                Name=name, Value=resolve(props["Value"]), Type=props.get("Type", "String"), Overwrite=True
+            )
             resolve.physical[logical] = name
         events = self.clients("events")
         for rule in self.template.rules:
-            bus = resolve(self.template.resources[rule.function]["Properties"]["Events"][
-                rule.name.split("-", 1)[1]]["Properties"]["EventBusName"])
+            bus = resolve(
+                self.template.resources[rule.function]["Properties"]["Events"][rule.name.split("-", 1)[1]][
+                    "Properties"
+                ]["EventBusName"]
+            )
             queue_url, queue_arn = self._queue(None, f"{resolve.ref('Stage')}-rule-{rule.name}"[:80])
-            rule_arn = events.put_rule(Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.pattern),
-                                       State="ENABLED")["RuleArn"]
+            rule_arn = events.put_rule(
+                Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.pattern), State="ENABLED"
+            )["RuleArn"]
             events.put_targets(Rule=rule.name, EventBusName=bus, Targets=[{"Id": "local-drain", "Arn": queue_arn}])
             dead_letter = resolve.physical.get(rule.dead_letter) if rule.dead_letter else None
             self.targets.append(RuleTarget(rule, queue_url, rule_arn, dead_letter))
@@ -195,24 +227,26 @@ class LocalCloud:
         assert self.resolver is not None
         spec = self.template.functions[name]
         env = {key: self.resolver(value) for key, value in spec.environment.items()}
-        env.update({
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_ENDPOINT_URL": self.services.aws_endpoint_url,
-            "AWS_LAMBDA_FUNCTION_NAME": name,
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
-            "LAMBDA_TASK_ROOT": str(spec.code_uri.resolve()),
-            "LAMBDA_RUNTIME_DIR": str(Path(__file__).parent),
-            "_HANDLER": spec.handler,
-            "STRATA_LOCAL_LAYER_PATHS": ":".join(str(p.resolve()) for p in spec.layers),
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_DEV": "false",
-        })
+        env.update(
+            {
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_ENDPOINT_URL": self.services.aws_endpoint_url,
+                "AWS_LAMBDA_FUNCTION_NAME": name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+                "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+                "LAMBDA_TASK_ROOT": str(spec.code_uri.resolve()),
+                "LAMBDA_RUNTIME_DIR": str(Path(__file__).parent),
+                "_HANDLER": spec.handler,
+                "STRATA_LOCAL_LAYER_PATHS": ":".join(str(p.resolve()) for p in spec.layers),
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_DEV": "false",
+            }
+        )
         env.update(self.config.extra_env)
         return env
 
@@ -225,19 +259,27 @@ class LocalCloud:
         args: dict[str, Any] = {"tenant_name": tenant, "key_name": "strata dev"}
         if scopes:
             args["scopes"] = scopes
-        result: dict[str, Any] = await self.invoke(self.config.bootstrap_function, {"command": "bootstrap", "args": args})
+        result: dict[str, Any] = await self.invoke(
+            self.config.bootstrap_function, {"command": "bootstrap", "args": args}
+        )
         return result
 
     def stats(self) -> dict[str, Any]:
         return {
             "api_url": self.front_url,
             "lambda_url": self.lambda_url,
-            "services": {"database_url": self.services.database_url, "redis_url": self.services.redis_url,
-                         "aws_endpoint_url": self.services.aws_endpoint_url, "embedded": self.services.embedded},
+            "services": {
+                "database_url": self.services.database_url,
+                "redis_url": self.services.redis_url,
+                "aws_endpoint_url": self.services.aws_endpoint_url,
+                "embedded": self.services.embedded,
+            },
             "functions": [pool.stats() for pool in self.pools.values()],
-            "events": {"rules": [t.rule.name for t in self.targets],
-                       "delivered": self.router.delivered if self.router else 0,
-                       "dead_lettered": self.router.dead_lettered if self.router else 0},
+            "events": {
+                "rules": [t.rule.name for t in self.targets],
+                "delivered": self.router.delivered if self.router else 0,
+                "dead_lettered": self.router.dead_lettered if self.router else 0,
+            },
         }
 
     async def stop(self) -> None:
@@ -255,8 +297,13 @@ class LocalCloud:
 def _client(service: str, endpoint: str) -> Any:
     import boto3
 
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint,  # type: ignore[call-overload]
-                        aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,  # type: ignore[call-overload]
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - the emulator's dummy credentials
+    )
 
 
 __all__ = ["InvocationError", "LocalCloud", "LocalCloudConfig"]

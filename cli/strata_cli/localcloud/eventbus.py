@@ -68,8 +68,9 @@ class EventRouter:
     async def _drain(self, target: RuleTarget) -> None:
         while self._running:
             try:
-                response = await self._call(self.sqs.receive_message, QueueUrl=target.queue_url,
-                                            MaxNumberOfMessages=10, WaitTimeSeconds=1)
+                response = await self._call(
+                    self.sqs.receive_message, QueueUrl=target.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                )
             except Exception as exc:  # the emulator restarting must not end the drain
                 log.warning("receive from %s failed: %s", target.rule.name, exc)
                 await asyncio.sleep(1)
@@ -113,7 +114,9 @@ class EventRouter:
             "RETRY_ATTEMPTS": str(attempts - 1),
         }
         await self._call(
-            self.sqs.send_message, QueueUrl=target.dead_letter_url, MessageBody=body,
+            self.sqs.send_message,
+            QueueUrl=target.dead_letter_url,
+            MessageBody=body,
             MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
         )
 
@@ -122,11 +125,21 @@ class EventRouter:
         pool = self.pools[schedule.function]
         while self._running:
             await asyncio.sleep(period)
-            payload = json.loads(schedule.input) if schedule.input else {
-                "version": "0", "id": str(time.time_ns()), "detail-type": "Scheduled Event", "source": "aws.events",
-                "account": "000000000000", "time": datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),  # noqa: DTZ003
-                "region": "us-east-1", "resources": [f"arn:aws:events:us-east-1:000000000000:rule/{schedule.name}"],
-                "detail": {}}
+            payload = (
+                json.loads(schedule.input)
+                if schedule.input
+                else {
+                    "version": "0",
+                    "id": str(time.time_ns()),
+                    "detail-type": "Scheduled Event",
+                    "source": "aws.events",
+                    "account": "000000000000",
+                    "time": datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "region": "us-east-1",
+                    "resources": [f"arn:aws:events:us-east-1:000000000000:rule/{schedule.name}"],
+                    "detail": {},
+                }
+            )
             try:
                 await pool.invoke(payload)
             except InvocationError as exc:

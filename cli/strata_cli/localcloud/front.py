@@ -55,8 +55,14 @@ def compile_routes(routes: list[Route]) -> list[CompiledRoute]:
 
 
 def _problem(status: int, slug: str, title: str, detail: str, request_id: str) -> tuple[int, dict[str, str], bytes]:
-    body = {"type": f"https://strata.dev/problems/{slug}", "title": title, "status": status, "detail": detail,
-            "request_id": request_id, "message": title}
+    body = {
+        "type": f"https://strata.dev/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "request_id": request_id,
+        "message": title,
+    }
     return status, {"content-type": PROBLEM, "apigw-requestid": request_id}, json.dumps(body).encode()
 
 
@@ -116,8 +122,13 @@ class HttpFront:
         if not route.public and self.authorizer is not None:
             identity = [event["headers"].get(h) for h in self.identity_headers]
             if not all(identity):
-                return _problem(401, "unauthorized", "Unauthorized",
-                                "this route needs a credential: send Authorization: Bearer <key>", request_id)
+                return _problem(
+                    401,
+                    "unauthorized",
+                    "Unauthorized",
+                    "this route needs a credential: send Authorization: Bearer <key>",
+                    request_id,
+                )
             context = await self.authorize(event, [str(i) for i in identity])
             if context is None:
                 return _problem(403, "forbidden", "Forbidden", "the credential was not accepted", request_id)
@@ -127,8 +138,13 @@ class HttpFront:
         try:
             raw = await self.pools[route.function].invoke(event)
         except InvocationError as exc:
-            return _problem(500, "internal", "Internal Server Error",
-                            f"the function failed ({exc.error_type}); see its log", request_id)
+            return _problem(
+                500,
+                "internal",
+                "Internal Server Error",
+                f"the function failed ({exc.error_type}); see its log",
+                request_id,
+            )
         return self.to_http(raw, request_id)
 
     def request_event(
@@ -161,8 +177,13 @@ class HttpFront:
                 "apiId": self.api_id,
                 "domainName": headers.get("host", "127.0.0.1"),
                 "domainPrefix": headers.get("host", "127.0.0.1").split(".")[0],
-                "http": {"method": scope["method"], "path": scope["path"], "protocol": "HTTP/1.1",
-                         "sourceIp": client[0], "userAgent": headers.get("user-agent", "")},
+                "http": {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": client[0],
+                    "userAgent": headers.get("user-agent", ""),
+                },
                 "requestId": request_id,
                 "routeKey": route.route_key,
                 "stage": self.stage,
@@ -189,9 +210,12 @@ class HttpFront:
         if cached and cached[0] > time.monotonic():
             return cached[1]
         event = {k: v for k, v in request.items() if k not in ("body", "isBase64Encoded")}
-        event.update(type="REQUEST", identitySource=identity,
-                     routeArn=f"arn:aws:execute-api:us-east-1:000000000000:{self.api_id}/{self.stage}/"
-                              f"{request['requestContext']['http']['method']}{request['rawPath']}")
+        event.update(
+            type="REQUEST",
+            identitySource=identity,
+            routeArn=f"arn:aws:execute-api:us-east-1:000000000000:{self.api_id}/{self.stage}/"
+            f"{request['requestContext']['http']['method']}{request['rawPath']}",
+        )
         try:
             result = json.loads(await self.authorizer.invoke(event))
         except (InvocationError, ValueError):
@@ -243,8 +267,13 @@ class LambdaApi:
             if not message.get("more_body"):
                 break
         status, headers, payload = await self.handle(scope, bytes(body))
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     async def handle(self, scope: Scope, body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -257,8 +286,11 @@ class LambdaApi:
         name = unquote(found.group(1)).split(":")[-1]
         pool = self.pools.get(name)
         if pool is None:
-            return 404, {**json_type, "x-amzn-errortype": "ResourceNotFoundException"}, json.dumps(
-                {"Type": "User", "Message": f"Function not found: {name}"}).encode()
+            return (
+                404,
+                {**json_type, "x-amzn-errortype": "ResourceNotFoundException"},
+                json.dumps({"Type": "User", "Message": f"Function not found: {name}"}).encode(),
+            )
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type == "DryRun":

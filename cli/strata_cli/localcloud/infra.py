@@ -70,9 +70,25 @@ class Services:
         sock = folder / "redis.sock"
         sock.unlink(missing_ok=True)
         proc = subprocess.Popen(
-            [str(binary), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--save", "",
-             "--appendonly", "no", "--dir", str(folder), "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=(folder / "redis.log").open("ab"),
+            [
+                str(binary),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(sock),
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(folder),
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(folder / "redis.log").open("ab"),
         )
         self._processes.append(proc)
         wait_until(sock.exists, 10, "redis")

@@ -22,8 +22,21 @@ from strata_cli.localcloud.template import FunctionSpec
 
 BOOTSTRAP = Path(__file__).with_name("worker_bootstrap.py")
 RUNTIME_PREFIX = "/2018-06-01/runtime"
-INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
-                 "AWS_CA_BUNDLE", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "XDG_RUNTIME_DIR")
+ACCOUNT = "000000000000"
+INHERITED_ENV = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "AWS_CA_BUNDLE",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "XDG_RUNTIME_DIR",
+)
 
 
 class InvocationError(Exception):
@@ -88,6 +101,7 @@ class FunctionPool:
         self.invocations = 0
         self.cold_starts = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._polled = asyncio.Event()
 
     @property
     def name(self) -> str:
@@ -98,11 +112,28 @@ class FunctionPool:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         invocation = Invocation(data)
         self.invocations += 1
-        idle = sum(1 for w in self.workers.values() if w.waiting)
-        if idle + self.starting <= self.queue.qsize() and len(self.workers) + self.starting < self.max_concurrency:
+        # a worker with no current invocation is polling, about to poll, or still in its init: it will take one
+        available = sum(1 for w in self.workers.values() if w.current is None)
+        if available + self.starting <= self.queue.qsize() and len(self.workers) + self.starting < self.max_concurrency:
             await self._spawn()
         self.queue.put_nowait(invocation)
         return await invocation.future
+
+    async def warm(self, timeout_s: float = 60) -> None:
+        """Start one execution environment and wait until its init is done (like provisioned concurrency)."""
+        if not self.workers:
+            await self._spawn()
+        deadline = time.monotonic() + timeout_s
+        while not self._polled.is_set():
+            if not self.workers and not self.starting:
+                raise InvocationError("Runtime.InitError", f"{self.name} failed to start; see {self.log_path}")
+            if time.monotonic() > deadline:
+                raise InvocationError("Runtime.InitTimeout", f"{self.name} did not start in {timeout_s:.0f} s")
+            await asyncio.sleep(0.02)
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"{self.name}.log"
 
     async def _spawn(self) -> None:
         self.starting += 1
@@ -110,16 +141,26 @@ class FunctionPool:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", 0))
-            config = uvicorn.Config(self._runtime_api, log_level="warning", access_log=False, lifespan="off", interface="asgi3",
-                                    timeout_keep_alive=3600)
+            config = uvicorn.Config(
+                self._runtime_api,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                interface="asgi3",
+                timeout_keep_alive=3600,
+                timeout_graceful_shutdown=2,
+            )
             server = _QuietServer(config)
             worker = Worker(self, sock, server)
             self.workers[worker.port] = worker
             self._track(asyncio.create_task(server.serve(sockets=[sock])))
-            env = {**{k: os.environ[k] for k in INHERITED_ENV if k in os.environ}, **self.env,
-                   "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{worker.port}"}
+            env = {
+                **{k: os.environ[k] for k in INHERITED_ENV if k in os.environ},
+                **self.env,
+                "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{worker.port}",
+            }
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            log = (self.log_dir / f"{self.name}.log").open("ab")
+            log = self.log_path.open("ab")
             worker.process = await asyncio.create_subprocess_exec(
                 sys.executable, str(BOOTSTRAP), env=env, stdout=log, stderr=log, cwd=str(self.spec.code_uri)
             )
@@ -152,12 +193,14 @@ class FunctionPool:
 
     def _on_timeout(self, worker: Worker, invocation: Invocation) -> None:
         if not invocation.future.done():
-            self._retire(worker, InvocationError(
-                "Sandbox.Timedout", f"Task timed out after {self.spec.timeout_s:.2f} seconds"))
+            self._retire(
+                worker, InvocationError("Sandbox.Timedout", f"Task timed out after {self.spec.timeout_s:.2f} seconds")
+            )
 
     async def _next(self, worker: Worker, receive: Receive) -> Invocation | None:
         await _read_body(receive)  # the GET's empty body; the next receive() reports a disconnect
         worker.waiting = True
+        self._polled.set()
         getter = asyncio.ensure_future(self.queue.get())
         disconnect = asyncio.ensure_future(receive())
         try:
@@ -174,7 +217,8 @@ class FunctionPool:
             return None
         worker.current = invocation
         invocation.timer = asyncio.get_running_loop().call_later(
-            self.spec.timeout_s, self._on_timeout, worker, invocation)
+            self.spec.timeout_s, self._on_timeout, worker, invocation
+        )
         return invocation
 
     async def _runtime_api(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -186,7 +230,7 @@ class FunctionPool:
         if worker is None or not path.startswith(RUNTIME_PREFIX):
             await _reply(send, 404, {"errorMessage": "unknown worker or path"})
             return
-        action = path[len(RUNTIME_PREFIX):]
+        action = path[len(RUNTIME_PREFIX) :]
         if scope["method"] == "GET" and action == "/invocation/next":
             invocation = await self._next(worker, receive)
             if invocation is None:
@@ -196,9 +240,14 @@ class FunctionPool:
                 (b"content-type", b"application/json"),
                 (b"lambda-runtime-aws-request-id", invocation.request_id.encode()),
                 (b"lambda-runtime-deadline-ms", str(deadline_ms).encode()),
-                (b"lambda-runtime-invoked-function-arn",
-                 f"arn:aws:lambda:{self.env.get('AWS_REGION', 'us-east-1')}:000000000000:function:{self.name}".encode()),
-                (b"lambda-runtime-trace-id", f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0".encode()),
+                (
+                    b"lambda-runtime-invoked-function-arn",
+                    f"arn:aws:lambda:{self.env.get('AWS_REGION', 'us-east-1')}:{ACCOUNT}:function:{self.name}".encode(),
+                ),
+                (
+                    b"lambda-runtime-trace-id",
+                    f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0".encode(),
+                ),
             ]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": invocation.payload})
@@ -211,7 +260,7 @@ class FunctionPool:
                 queued = self.queue.get_nowait()
                 queued.future.set_exception(error)
         elif action.startswith("/invocation/"):
-            request_id, _, outcome = action[len("/invocation/"):].partition("/")
+            request_id, _, outcome = action[len("/invocation/") :].partition("/")
             invocation = worker.current
             if invocation is None or invocation.request_id != request_id:
                 await _reply(send, 400, {"errorMessage": "unknown request id"})
@@ -227,12 +276,22 @@ class FunctionPool:
         await _reply(send, 202, {"status": "OK"})
 
     def stats(self) -> dict[str, Any]:
-        return {"function": self.name, "workers": len(self.workers), "invocations": self.invocations,
-                "cold_starts": self.cold_starts, "queued": self.queue.qsize()}
+        return {
+            "function": self.name,
+            "workers": len(self.workers),
+            "invocations": self.invocations,
+            "cold_starts": self.cold_starts,
+            "queued": self.queue.qsize(),
+        }
 
     async def stop(self) -> None:
+        shutdown = InvocationError("Runtime.Shutdown", "the local cloud is stopping")
+        while not self.queue.empty():
+            queued = self.queue.get_nowait()
+            if not queued.future.done():
+                queued.future.set_exception(shutdown)
         for worker in list(self.workers.values()):
-            self._retire(worker, InvocationError("Runtime.Shutdown", "the local cloud is stopping"))
+            self._retire(worker, shutdown)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -243,8 +302,11 @@ def _error_from(body: bytes, default_type: str) -> InvocationError:
         data = json.loads(body or b"{}")
     except ValueError:
         data = {"errorMessage": body.decode(errors="replace")}
-    return InvocationError(str(data.get("errorType") or default_type), str(data.get("errorMessage", "")),
-                           [str(line) for line in data.get("stackTrace") or []])
+    return InvocationError(
+        str(data.get("errorType") or default_type),
+        str(data.get("errorMessage", "")),
+        [str(line) for line in data.get("stackTrace") or []],
+    )
 
 
 async def _read_body(receive: Receive) -> bytes:

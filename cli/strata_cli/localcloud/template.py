@@ -121,14 +121,16 @@ def load_template(path: Path) -> Template:
                 template.routes.append(Route(ep["Method"].upper(), ep["Path"], name, auth == PUBLIC))
             elif event["Type"] == "EventBridgeRule":
                 retry = ep.get("RetryPolicy") or {}
-                template.rules.append(Rule(
-                    function=name,
-                    name=f"{name}-{event_name}",
-                    pattern=ep["Pattern"],
-                    max_retries=int(retry.get("MaximumRetryAttempts", 185)),
-                    max_event_age_s=int(retry.get("MaximumEventAgeInSeconds", 86400)),
-                    dead_letter=_ref_name((ep.get("DeadLetterConfig") or {}).get("Arn")),
-                ))
+                template.rules.append(
+                    Rule(
+                        function=name,
+                        name=f"{name}-{event_name}",
+                        pattern=ep["Pattern"],
+                        max_retries=int(retry.get("MaximumRetryAttempts", 185)),
+                        max_event_age_s=int(retry.get("MaximumEventAgeInSeconds", 86400)),
+                        dead_letter=_ref_name((ep.get("DeadLetterConfig") or {}).get("Arn")),
+                    )
+                )
             elif event["Type"] in ("Schedule", "ScheduleV2"):
                 expression = ep.get("Schedule") or ep.get("ScheduleExpression")
                 template.schedules.append(Schedule(name, f"{name}-{event_name}", expression, ep.get("Input")))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
-
-import asyncpg
 
 from strata import db
 from strata.auth import NewApiKey
+
+if TYPE_CHECKING:  # asyncpg itself loads with the pool, not at cold start
+    import asyncpg
 
 
 async def find_active_key(prefix: str) -> asyncpg.Record | None:

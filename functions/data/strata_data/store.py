@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
-
-import asyncpg
 
 from strata import db
 from strata.events import Event
 from strata.pagination import PageRequest, decode_cursor, encode_cursor
+
+if TYPE_CHECKING:  # asyncpg itself loads with the pool, not at cold start
+    import asyncpg
 
 
 async def insert_agent(
@@ -72,7 +73,7 @@ async def list_events(
         clauses.append(f"(occurred_at, event_id) < ({bind(occurred_at)}, {bind(event_id)})")
     limit = bind(page.limit + 1)
     rows = await db.fetch(
-        "SELECT event_id, source, detail_type, correlation_id, causation_id, occurred_at, detail FROM event_log "
+        "SELECT event_id, source, detail_type, correlation_id, causation_id, occurred_at, detail FROM event_log "  # noqa: S608 - only placeholders are interpolated
         f"WHERE {' AND '.join(clauses)} ORDER BY occurred_at DESC, event_id DESC LIMIT {limit}",
         *args,
         tenant_id=tenant_id,

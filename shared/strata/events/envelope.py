@@ -25,14 +25,13 @@ class Event(BaseModel):
 
     DETAIL_TYPE: ClassVar[str]
     SOURCE: ClassVar[str]
-    SCHEMA_VERSION: ClassVar[int] = 1
 
     event_id: UUID = Field(default_factory=uuid4)
     tenant_id: UUID
     correlation_id: str = Field(min_length=1, max_length=128)
     causation_id: str | None = Field(default=None, max_length=128)
     occurred_at: datetime = Field(default_factory=_now)
-    schema_version: int = 1
+    schema_version: int = 1  # a subclass that changes its contract overrides this default
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

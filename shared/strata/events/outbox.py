@@ -6,15 +6,17 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import asyncpg
 from aws_lambda_powertools import Logger
 
 from strata import aws, db
 from strata.config import get_settings
-from strata.events.envelope import Event
+from strata.events.envelope import Event, event_model
+
+if TYPE_CHECKING:
+    import asyncpg
 
 logger = Logger(child=True)
 
@@ -93,19 +95,27 @@ async def _execute(conn: asyncpg.Connection | None, query: str, *args: Any) -> N
 
 async def sweep_outbox(older_than_s: float | None = None, limit: int = 500) -> int:
     """Publish events left unsent for longer than `older_than_s` (a crash between commit and publish)."""
-    from strata.events.envelope import event_model
-
     age = get_settings().outbox_sweep_after_s if older_than_s is None else older_than_s
     pool = await db.get_pool()
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
-            """SELECT detail_type, detail FROM outbox
+            """SELECT event_id, detail_type, detail FROM outbox
                WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1)
                ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
             age,
             limit,
         )
-        events = [event_model(r["detail_type"]).model_validate(r["detail"]) for r in rows]
+        events: list[Event] = []
+        for row in rows:  # one unreadable row (a contract changed since) must not hold back the others
+            try:
+                events.append(event_model(row["detail_type"]).from_detail(row["detail"]))
+            except Exception as exc:
+                logger.error("outbox row cannot be published", extra={"event_id": str(row["event_id"])})
+                await conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE event_id = $1",
+                    row["event_id"],
+                    f"unreadable: {exc}"[:2000],
+                )
         return await publish_events(events, conn) if events else 0
 
 

@@ -6,12 +6,15 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncpg
+if TYPE_CHECKING:
+    import asyncpg
 
 SQL_DIR = Path(__file__).with_name("sql")
 ADVISORY_LOCK_KEY = 0x5374_7261  # "Stra": one migrator at a time across every function and deploy
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_STRINGS_AND_COMMENTS = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
 _DESTRUCTIVE = re.compile(r"\b(DROP\s+(TABLE|SCHEMA|COLUMN|DATABASE)|TRUNCATE)\b", re.IGNORECASE)
 
 
@@ -38,7 +41,7 @@ def discover(directory: Path = SQL_DIR) -> list[Migration]:
         if not match:
             raise MigrationError(f"{path.name}: migration files are named NNNN_snake_name.sql")
         sql = path.read_text(encoding="utf-8")
-        code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+        code = _STRINGS_AND_COMMENTS.sub(" ", sql)
         if _DESTRUCTIVE.search(code):
             raise MigrationError(f"{path.name}: migrations never drop or truncate data")
         migrations.append(Migration(int(match.group(1)), match.group(2), sql))
@@ -50,6 +53,8 @@ def discover(directory: Path = SQL_DIR) -> list[Migration]:
 
 async def apply_migrations(conn: asyncpg.Connection, directory: Path = SQL_DIR) -> list[str]:
     """Apply what is pending; returns the names applied (empty when up to date)."""
+    import asyncpg
+
     migrations = discover(directory)
     await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
     try:

@@ -1,0 +1,46 @@
+"""The local cloud for end-to-end tests: every function, Postgres, Redis and the event bus, started once."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from strata_cli.localcloud.cloud import LocalCloud, LocalCloudConfig
+from tests.conftest import make_state_dir
+
+
+@dataclass
+class Platform:
+    cloud: LocalCloud
+    api: httpx.AsyncClient
+    admin_key: str
+    tenant_id: str
+
+    def aws(self, service: str) -> Any:
+        return self.cloud.clients(service)
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"authorization": f"Bearer {key or self.admin_key}"}
+
+    async def new_tenant(self, name: str, scopes: list[str] | None = None) -> dict[str, Any]:
+        return await self.cloud.bootstrap_key(name, scopes)
+
+
+@pytest.fixture(scope="session")
+async def platform(project_root: Path) -> AsyncIterator[Platform]:
+    state = make_state_dir("e2e")
+    cloud = LocalCloud(LocalCloudConfig(root=project_root, state_dir=state, port=0, retry_base_delay_s=0.05))
+    try:
+        await cloud.start()
+        key = await cloud.bootstrap_key("e2e-admin")
+        async with httpx.AsyncClient(base_url=cloud.front_url, timeout=30) as api:
+            yield Platform(cloud, api, key["api_key"], key["tenant_id"])
+    finally:
+        await cloud.stop()
+        shutil.rmtree(state, ignore_errors=True)

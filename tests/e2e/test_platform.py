@@ -1,0 +1,287 @@
+"""End to end through the local cloud: health, credentials, every layer's read, events, retries and the DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+
+from strata.layers import LAYERS
+from tests.e2e.conftest import Platform
+
+pytestmark = pytest.mark.e2e
+T = TypeVar("T")
+
+EVERY_LAYER_READ = {
+    "data": "/v1/agents",
+    "runtime": "/v1/runs",
+    "tool_execution": "/v1/tools",
+    "model_gateway": "/v1/models",
+    "planning": "/v1/goals",
+    "evaluation": "/v1/evaluations",
+    "learning": "/v1/feedback",
+    "supervision": "/v1/policies",
+    "api_gateway": "/v1/api-keys",
+    "human_interface": "/v1/console/overview",
+    "integration": "/v1/webhooks",
+}
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout_s: float = 20, what: str = "") -> T:
+    """Poll `probe` until it returns something, or fail at the deadline (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = await probe()
+        if result is not None:
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("https://strata.dev/problems/")
+    assert body["detail"]
+    return body
+
+
+@pytest.mark.parametrize("layer", list(LAYERS))
+async def test_every_function_is_ready_with_real_dependencies(platform: Platform, layer: str) -> None:
+    response = await platform.api.get(f"/health/{layer}/ready")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["layer"] == layer
+    assert {name: dep["status"] for name, dep in body["dependencies"].items()} == {
+        "postgres": "ok",
+        "redis": "ok",
+        "event_bus": "ok",
+    }
+
+
+@pytest.mark.parametrize(("layer", "path"), list(EVERY_LAYER_READ.items()))
+async def test_every_layer_serves_an_authenticated_read(platform: Platform, layer: str, path: str) -> None:
+    anonymous = await platform.api.get(path)
+    assert_problem(anonymous, 401)
+
+    response = await platform.api.get(path, headers=platform.auth())
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "items" in body or "status" in body
+
+
+async def test_status_reports_all_eleven_layers_healthy(platform: Platform) -> None:
+    response = await platform.api.get("/v1/status", headers=platform.auth())
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [item["number"] for item in body["layers"]] == [f"L{n:02d}" for n in range(1, 12)]
+    assert body["status"] == "ok", body
+
+
+async def test_credentials_are_checked_against_the_key_store(platform: Platform) -> None:
+    forged = "sk_00000000_" + "x" * 43
+    tampered = platform.admin_key[:-4] + "AAAA"
+
+    assert_problem(await platform.api.get("/v1/agents", headers=platform.auth(forged)), 403)
+    assert_problem(await platform.api.get("/v1/agents", headers=platform.auth(tampered)), 403)
+    assert_problem(await platform.api.get("/v1/agents", headers={"authorization": "Basic abc"}), 403)
+    # health and the console's static shell are the only open routes
+    assert (await platform.api.get("/health/data/live")).status_code == 200
+    assert (await platform.api.get("/console/")).status_code == 200
+    assert_problem(await platform.api.get("/v1/no-such-route"), 404)
+
+
+async def test_scopes_are_enforced_by_each_function(platform: Platform) -> None:
+    reader = await platform.new_tenant(f"reader-{uuid.uuid4().hex[:8]}", scopes=["agents:read"])
+
+    assert (await platform.api.get("/v1/agents", headers=platform.auth(reader["api_key"]))).status_code == 200
+    denied = await platform.api.post("/v1/agents", json={"name": "nope"}, headers=platform.auth(reader["api_key"]))
+    assert assert_problem(denied, 403)["required_scope"] == "agents:write"
+    assert_problem(await platform.api.get("/v1/runs", headers=platform.auth(reader["api_key"])), 403)
+
+
+async def test_tenants_see_only_their_own_data(platform: Platform) -> None:
+    other = await platform.new_tenant(f"other-{uuid.uuid4().hex[:8]}")
+    name = f"private-{uuid.uuid4().hex[:8]}"
+    created = await platform.api.post("/v1/agents", json={"name": name}, headers=platform.auth())
+    assert created.status_code == 201, created.text
+
+    theirs = await platform.api.get("/v1/agents", params={"limit": 200}, headers=platform.auth(other["api_key"]))
+
+    assert name not in {agent["name"] for agent in theirs.json()["items"]}
+
+
+async def test_bad_input_gets_a_problem_never_a_500(platform: Platform) -> None:
+    headers = platform.auth()
+    name = f"dup-{uuid.uuid4().hex[:8]}"
+    assert (await platform.api.post("/v1/agents", json={"name": name}, headers=headers)).status_code == 201
+
+    assert_problem(await platform.api.post("/v1/agents", json={"name": name}, headers=headers), 409)
+    assert_problem(await platform.api.post("/v1/agents", json={"name": ""}, headers=headers), 422)
+    assert_problem(await platform.api.post("/v1/agents", json={"name": "a", "extra": 1}, headers=headers), 422)
+    assert_problem(await platform.api.post("/v1/agents", content=b"{not json", headers=headers), 422)
+    assert_problem(await platform.api.get("/v1/agents", params={"limit": 0}, headers=headers), 422)
+    assert_problem(await platform.api.get("/v1/agents", params={"cursor": "garbage!"}, headers=headers), 400)
+    big = {"name": "big", "capabilities": ["x" * 90] * 20000}
+    assert_problem(await platform.api.post("/v1/agents", json=big, headers=headers), 413)
+
+
+async def test_pages_are_complete_and_disjoint(platform: Platform) -> None:
+    tenant = await platform.new_tenant(f"pages-{uuid.uuid4().hex[:8]}")
+    headers = platform.auth(tenant["api_key"])
+    names = {f"agent-{i:02d}" for i in range(7)}
+    for name in names:
+        assert (await platform.api.post("/v1/agents", json={"name": name}, headers=headers)).status_code == 201
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = (await platform.api.get("/v1/agents", params=params, headers=headers)).json()
+        seen += [agent["name"] for agent in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    assert sorted(seen) == sorted(names)
+
+
+async def test_an_event_published_by_one_function_reaches_its_subscriber(platform: Platform) -> None:
+    # GIVEN L09 creates a tenant and key: TenantCreated and ApiKeyCreated go through its outbox to the bus
+    tenant = await platform.new_tenant(f"events-{uuid.uuid4().hex[:8]}")
+    headers = platform.auth(tenant["api_key"])
+
+    # WHEN L01's archive rule (source prefix strata.) drains them
+    async def archived() -> list[dict[str, Any]] | None:
+        page = (await platform.api.get("/v1/events", headers=headers)).json()
+        types = {item["detail_type"] for item in page["items"]}
+        return page["items"] if {"TenantCreated", "ApiKeyCreated"} <= types else None
+
+    items = await eventually(archived, what="L01 to archive L09's events")
+
+    # THEN L01's event log holds them as L09 published them, and L09's outbox marks them sent
+    key_event = next(item for item in items if item["detail_type"] == "ApiKeyCreated")
+    assert key_event["source"] == "strata.api_gateway"
+    assert key_event["detail"]["key_id"] == tenant["key_id"]
+    conn = await asyncpg.connect(platform.cloud.services.database_url)
+    try:
+        published = await conn.fetchval(
+            "SELECT published_at FROM outbox WHERE event_id = $1", uuid.UUID(key_event["event_id"])
+        )
+    finally:
+        await conn.close()
+    assert published is not None
+
+
+async def test_the_outbox_sweeper_publishes_what_a_crash_left_unsent(platform: Platform) -> None:
+    # GIVEN an event committed to the outbox whose publish never happened (the producer died after commit)
+    event_id, agent_id = uuid.uuid4(), uuid.uuid4()
+    detail = {
+        "event_id": str(event_id),
+        "tenant_id": platform.tenant_id,
+        "correlation_id": f"sweep-{event_id}",
+        "causation_id": None,
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "schema_version": 1,
+        "agent_id": str(agent_id),
+        "name": "swept",
+        "did": f"did:strata:agent:{agent_id}",
+    }
+    conn = await asyncpg.connect(platform.cloud.services.database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO outbox (event_id, tenant_id, source, detail_type, detail, created_at) "
+            "VALUES ($1, $2, 'strata.data', 'AgentCreated', $3::jsonb, now() - interval '1 minute')",
+            event_id,
+            uuid.UUID(platform.tenant_id),
+            json.dumps(detail),
+        )
+
+        # WHEN the scheduled sweeper runs (invoked through the Lambda Invoke API, as its schedule would)
+        result = await asyncio.to_thread(
+            _lambda_client(platform).invoke,
+            FunctionName="DataFunction",
+            Payload=json.dumps({"schedule": "sweep_outbox"}),
+        )
+        assert "FunctionError" not in result
+        assert json.loads(result["Payload"].read())["published"] >= 1
+
+        # THEN the event is marked sent and reaches L01's archive
+        assert await conn.fetchval("SELECT published_at FROM outbox WHERE event_id = $1", event_id) is not None
+    finally:
+        await conn.close()
+
+    async def archived() -> bool | None:
+        page = await platform.api.get(
+            "/v1/events", params={"correlation_id": f"sweep-{event_id}"}, headers=platform.auth()
+        )
+        return True if page.json()["items"] else None
+
+    await eventually(archived, what="the swept event in the event log")
+
+
+def _lambda_client(platform: Platform) -> Any:
+    import boto3
+
+    return boto3.client(
+        "lambda",
+        endpoint_url=platform.cloud.lambda_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+async def test_a_failing_consumer_is_retried_then_dead_lettered(platform: Platform) -> None:
+    # GIVEN an event on the bus that L01's archive cannot interpret (no such detail type in the registry)
+    marker = uuid.uuid4().hex
+    events, sqs = platform.aws("events"), platform.aws("sqs")
+    bus = platform.cloud.resolver.physical["EventBus"]  # type: ignore[union-attr]
+    dlq_url = platform.cloud.resolver.physical["EventsDeadLetterQueue"]  # type: ignore[union-attr]
+    before = platform.cloud.pools["DataFunction"].invocations
+
+    # WHEN it is published
+    events.put_events(
+        Entries=[
+            {
+                "EventBusName": bus,
+                "Source": "strata.test",
+                "DetailType": "NoSuchEvent",
+                "Detail": json.dumps({"marker": marker}),
+            }
+        ]
+    )
+
+    # THEN the rule's retry policy runs out and the event lands in the DLQ with EventBridge's attributes
+    async def dead_lettered() -> dict[str, Any] | None:
+        response = await asyncio.to_thread(
+            sqs.receive_message,
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        )
+        for message in response.get("Messages", []):
+            if json.loads(message["Body"])["detail"].get("marker") == marker:
+                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+                return message
+        return None
+
+    message = await eventually(dead_lettered, what="the poison event in the DLQ")
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    rule = next(t.rule for t in platform.cloud.targets if t.rule.function == "DataFunction")
+    assert attributes["RETRY_ATTEMPTS"] == str(rule.max_retries)
+    assert attributes["ERROR_CODE"] == "UnknownEventError"
+    assert attributes["RULE_ARN"].endswith(rule.name)
+    assert platform.cloud.pools["DataFunction"].invocations - before >= rule.max_retries + 1

@@ -1,0 +1,81 @@
+"""The migration runner against a real Postgres: idempotent, recorded, atomic per migration."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from strata.migrations import MigrationError, apply_migrations, discover
+
+SCHEMA_QUERY = """
+SELECT table_name, column_name, data_type, is_nullable, column_default
+FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_name, column_name
+"""
+INDEX_QUERY = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname"
+
+
+@pytest.fixture
+async def fresh_db(pg_server: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a new, empty database of its own."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    conn = await asyncpg.connect(pg_server.replace("/postgres?", f"/{name}?"))
+    try:
+        yield conn
+    finally:
+        await conn.close()
+        await admin.execute(f'DROP DATABASE "{name}"')
+        await admin.close()
+
+
+async def _schema(conn: asyncpg.Connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    return ([tuple(r) for r in await conn.fetch(SCHEMA_QUERY)], [tuple(r) for r in await conn.fetch(INDEX_QUERY)])
+
+
+async def test_applying_twice_leaves_the_schema_unchanged(fresh_db: asyncpg.Connection) -> None:
+    # GIVEN an empty database
+    # WHEN the migrations are applied twice
+    first = await apply_migrations(fresh_db)
+    schema_after_first = await _schema(fresh_db)
+    second = await apply_migrations(fresh_db)
+
+    # THEN the first run applied every shipped migration, the second nothing, and the schema is identical
+    assert first == [f"{m.version:04d}_{m.name}" for m in discover()]
+    assert second == []
+    assert await _schema(fresh_db) == schema_after_first
+    recorded = await fresh_db.fetch("SELECT version, checksum FROM schema_migrations ORDER BY version")
+    assert [(r["version"], r["checksum"]) for r in recorded] == [(m.version, m.checksum) for m in discover()]
+    assert "agents" in {row[0] for row in schema_after_first[0]}
+
+
+async def test_a_failed_migration_rolls_back_entirely(fresh_db: asyncpg.Connection, tmp_path: Path) -> None:
+    # GIVEN a good migration and a second one that creates a table, then fails
+    (tmp_path / "0001_good.sql").write_text("CREATE TABLE kept (id int PRIMARY KEY);")
+    (tmp_path / "0002_bad.sql").write_text(
+        "CREATE TABLE half_done (id int);\nINSERT INTO kept VALUES (1);\nSELECT * FROM no_such_table;"
+    )
+
+    # WHEN they are applied
+    with pytest.raises(MigrationError, match="0002_bad failed and was rolled back"):
+        await apply_migrations(fresh_db, tmp_path)
+
+    # THEN the good one is recorded, and nothing of the bad one remains: no table, no row, no record
+    assert await fresh_db.fetchval("SELECT to_regclass('half_done')") is None
+    assert await fresh_db.fetchval("SELECT count(*) FROM kept") == 0
+    assert [r["version"] for r in await fresh_db.fetch("SELECT version FROM schema_migrations")] == [1]
+
+
+async def test_an_applied_migration_edited_afterwards_is_refused(fresh_db: asyncpg.Connection, tmp_path: Path) -> None:
+    migration = tmp_path / "0001_first.sql"
+    migration.write_text("CREATE TABLE first (id int);")
+    await apply_migrations(fresh_db, tmp_path)
+
+    migration.write_text("CREATE TABLE first (id bigint);")
+
+    with pytest.raises(MigrationError, match="edited after it was applied"):
+        await apply_migrations(fresh_db, tmp_path)
