@@ -275,7 +275,8 @@ async def test_a_failing_consumer_is_retried_then_dead_lettered(platform: Platfo
         for message in response.get("Messages", []):
             if json.loads(message["Body"])["detail"].get("marker") == marker:
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-                return message
+                found: dict[str, Any] = message
+                return found
         return None
 
     message = await eventually(dead_lettered, what="the poison event in the DLQ")

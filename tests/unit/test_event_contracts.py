@@ -212,7 +212,7 @@ def test_producers_cannot_construct_events_with_unknown_fields(detail_type: str)
     detail = fresh_sample(detail_type)["detail"]
 
     with pytest.raises(ValidationError, match=r"extra_forbidden|Extra inputs are not permitted"):
-        model(**detail, added_by_mistake="x")
+        model(**detail, added_by_mistake="x")  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         model.model_validate({**detail, "added_by_mistake": "x"})
 
