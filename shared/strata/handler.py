@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from fastapi import FastAPI
 
 from strata.events.envelope import Event, parse_eventbridge
 
 logger = Logger()
+# API Gateway and Lambda already measure requests, errors and durations; these count what only we can see.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Strata"))
 
 Consumer = Callable[[Event], Awaitable[None]]
 Job = Callable[[], Awaitable[Any]]
@@ -77,17 +81,16 @@ def make_handler(
             await target(event)
         return {"consumed": event.DETAIL_TYPE, "event_id": str(event.event_id)}
 
-    def handler(event: dict[str, Any], context: Any) -> Any:
-        kind = event_kind(event)
-        if kind == "http":
-            return http(event, context)
-        logger.append_keys(invocation=kind)
+    def dispatch(kind: str, event: dict[str, Any]) -> Any:
         if kind == "eventbridge":
             return run_in_environment_loop(consume(event))
         if kind == "authorizer":
             if authorizer is None:
                 raise NoConsumerError("this function is not an authorizer")
-            return run_in_environment_loop(authorizer(event))
+            answer = run_in_environment_loop(authorizer(event))
+            if not answer.get("isAuthorized"):
+                metrics.add_metric(name="AuthorizationsDenied", unit=MetricUnit.Count, value=1)
+            return answer
         if kind == "schedule":
             job = schedules.get(str(event["schedule"]))
             if job is None:
@@ -98,4 +101,26 @@ def make_handler(
             raise NoConsumerError(f"no command {event['command']!r}")
         return run_in_environment_loop(command(dict(event.get("args") or {})))
 
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        kind = event_kind(event)
+        if kind == "http":
+            return http(event, context)
+        logger.append_keys(invocation=kind)
+        outcome = "Failed"
+        try:
+            result = dispatch(kind, event)
+            outcome = "Succeeded"
+            return result
+        finally:
+            metrics.add_metric(name=f"{_METRIC_NAMES[kind]}{outcome}", unit=MetricUnit.Count, value=1)
+            metrics.flush_metrics()
+
     return handler
+
+
+_METRIC_NAMES = {
+    "eventbridge": "Events",
+    "authorizer": "Authorizations",
+    "schedule": "ScheduledJobs",
+    "command": "Commands",
+}

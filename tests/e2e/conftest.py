@@ -35,7 +35,11 @@ class Platform:
 @pytest.fixture(scope="session")
 async def platform(project_root: Path) -> AsyncIterator[Platform]:
     state = make_state_dir("e2e")
-    cloud = LocalCloud(LocalCloudConfig(root=project_root, state_dir=state, port=0, retry_base_delay_s=0.05))
+    # fast retries and a 1 s tick for the template's schedules, so tests see them without long waits
+    config = LocalCloudConfig(
+        root=project_root, state_dir=state, port=0, retry_base_delay_s=0.05, schedule_period_s=1.0
+    )
+    cloud = LocalCloud(config)
     try:
         await cloud.start()
         key = await cloud.bootstrap_key("e2e-admin")

@@ -184,7 +184,7 @@ async def test_an_event_published_by_one_function_reaches_its_subscriber(platfor
     assert published is not None
 
 
-async def test_the_outbox_sweeper_publishes_what_a_crash_left_unsent(platform: Platform) -> None:
+async def test_the_scheduled_sweeper_publishes_what_a_crash_left_unsent(platform: Platform) -> None:
     # GIVEN an event committed to the outbox whose publish never happened (the producer died after commit)
     event_id, agent_id = uuid.uuid4(), uuid.uuid4()
     detail = {
@@ -208,17 +208,13 @@ async def test_the_outbox_sweeper_publishes_what_a_crash_left_unsent(platform: P
             json.dumps(detail),
         )
 
-        # WHEN the scheduled sweeper runs (invoked through the Lambda Invoke API, as its schedule would)
-        result = await asyncio.to_thread(
-            _lambda_client(platform).invoke,
-            FunctionName="DataFunction",
-            Payload=json.dumps({"schedule": "sweep_outbox"}),
-        )
-        assert "FunctionError" not in result
-        assert json.loads(result["Payload"].read())["published"] >= 1
+        # WHEN the template's SweepOutbox schedule fires (every second in this test cloud)
+        async def marked_sent() -> bool | None:
+            sent = await conn.fetchval("SELECT published_at FROM outbox WHERE event_id = $1", event_id)
+            return True if sent is not None else None
 
         # THEN the event is marked sent and reaches L01's archive
-        assert await conn.fetchval("SELECT published_at FROM outbox WHERE event_id = $1", event_id) is not None
+        await eventually(marked_sent, what="the sweeper to publish the stranded event")
     finally:
         await conn.close()
 
@@ -229,6 +225,22 @@ async def test_the_outbox_sweeper_publishes_what_a_crash_left_unsent(platform: P
         return True if page.json()["items"] else None
 
     await eventually(archived, what="the swept event in the event log")
+
+
+async def test_functions_answer_the_lambda_invoke_api(platform: Platform) -> None:
+    client = _lambda_client(platform)
+
+    result = await asyncio.to_thread(
+        client.invoke, FunctionName="DataFunction", Payload=json.dumps({"command": "migrate"})
+    )
+    missing = await asyncio.to_thread(
+        client.invoke, FunctionName="DataFunction", Payload=json.dumps({"command": "no-such-command"})
+    )
+
+    assert "FunctionError" not in result
+    assert json.loads(result["Payload"].read()) == {"applied": []}  # the cloud migrated at start
+    assert missing["FunctionError"] == "Unhandled"
+    assert json.loads(missing["Payload"].read())["errorType"] == "NoConsumerError"
 
 
 def _lambda_client(platform: Platform) -> Any:

@@ -69,7 +69,8 @@ def test_function_imports_and_answers_with_only_its_folder_and_the_layer(functio
 
     assert result.returncode == 0, result.stderr[-3000:]
     answer = json.loads(result.stdout.strip().splitlines()[-1])
-    assert answer["status"] == 200 and answer["body"]["layer"] == layer
+    assert answer["status"] == 200
+    assert answer["body"]["layer"] == layer
     assert answer["foreign"] == "missing", f"{function.logical_id} can import {other}"
     assert sorted(answer["project_paths"]) == sorted(path)
 
