@@ -14,6 +14,8 @@ from strata.config import get_settings
 if TYPE_CHECKING:  # asyncpg is imported when the pool is built, keeping it out of the cold start
     import asyncpg
 
+TENANT_SCOPE = "SELECT set_config('app.tenant_id', $1, true), set_config('role', 'strata_app', true)"
+
 _pool: asyncpg.Pool | None = None
 _pool_loop: asyncio.AbstractEventLoop | None = None
 _lock: asyncio.Lock | None = None
@@ -59,11 +61,12 @@ async def reset_pool() -> None:
 
 @asynccontextmanager
 async def transaction(tenant_id: UUID | None = None) -> AsyncIterator[asyncpg.Connection]:
-    """A connection in a transaction, scoped to `tenant_id` (`app.tenant_id`) for row-level security."""
+    """A connection in a transaction; with `tenant_id`, row-level security limits it to that tenant's rows
+    (the unprivileged `strata_app` role and `app.tenant_id`, both reset when the transaction ends)."""
     pool = await get_pool()
     async with pool.acquire() as conn, conn.transaction():
         if tenant_id is not None:
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant_id))
+            await conn.execute(TENANT_SCOPE, str(tenant_id))
         yield conn
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from strata.db import TENANT_SCOPE
 from strata.migrations import MigrationError, apply_migrations, discover
 
 SCHEMA_QUERY = """
@@ -79,3 +80,43 @@ async def test_an_applied_migration_edited_afterwards_is_refused(fresh_db: async
 
     with pytest.raises(MigrationError, match="edited after it was applied"):
         await apply_migrations(fresh_db, tmp_path)
+
+
+async def test_row_level_security_confines_a_tenant_scoped_transaction(fresh_db: asyncpg.Connection) -> None:
+    # GIVEN the schema and an agent for each of two tenants, written as the owner
+    await apply_migrations(fresh_db)
+    tenant_a, tenant_b = uuid.uuid4(), uuid.uuid4()
+    for tenant in (tenant_a, tenant_b):
+        await fresh_db.execute(
+            "INSERT INTO agents (agent_id, tenant_id, name, did) VALUES ($1, $2, 'same-name', $3)",
+            uuid.uuid4(),
+            tenant,
+            f"did:test:{uuid.uuid4()}",
+        )
+
+    # WHEN tenant A's transaction reads without any WHERE clause, and tries to write a row for tenant B
+    async with fresh_db.transaction():
+        await fresh_db.execute(TENANT_SCOPE, str(tenant_a))
+        visible = {r["tenant_id"] for r in await fresh_db.fetch("SELECT tenant_id FROM agents")}
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await fresh_db.execute(
+                "INSERT INTO agents (agent_id, tenant_id, name, did) VALUES ($1, $2, 'intruder', 'did:test:x')",
+                uuid.uuid4(),
+                tenant_b,
+            )
+
+    # THEN only tenant A's rows were visible, and the role and tenant ended with the transaction
+    assert visible == {tenant_a}
+    assert await fresh_db.fetchval("SELECT count(*) FROM agents") == 2
+
+
+async def test_every_tenant_table_has_row_level_security(fresh_db: asyncpg.Connection) -> None:
+    await apply_migrations(fresh_db)
+
+    unprotected = await fresh_db.fetch(
+        """SELECT c.relname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+           WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+             AND (NOT c.relrowsecurity OR NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))"""
+    )
+
+    assert [r["relname"] for r in unprotected] == []

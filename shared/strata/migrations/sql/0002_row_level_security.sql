@@ -1,0 +1,36 @@
+-- Row-level security: the second wall behind each layer's own tenant checks. Tenant-scoped transactions
+-- (strata.db.transaction(tenant_id)) switch to the unprivileged strata_app role and set app.tenant_id;
+-- every table with a tenant_id then shows and accepts only that tenant's rows.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'strata_app') THEN
+        CREATE ROLE strata_app NOLOGIN;
+    END IF;
+END
+$$;
+GRANT strata_app TO CURRENT_USER;
+GRANT USAGE ON SCHEMA public TO strata_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO strata_app;
+REVOKE ALL ON schema_migrations FROM strata_app;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO strata_app;
+
+CREATE FUNCTION strata_tenant() RETURNS uuid LANGUAGE sql STABLE
+    AS $$ SELECT nullif(current_setting('app.tenant_id', true), '')::uuid $$;
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOR t IN
+        SELECT c.table_name FROM information_schema.columns c
+        JOIN information_schema.tables i ON i.table_name = c.table_name AND i.table_schema = c.table_schema
+        WHERE c.table_schema = 'public' AND c.column_name = 'tenant_id' AND i.table_type = 'BASE TABLE'
+          AND NOT EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_class k ON k.oid = h.inhrelid
+                          WHERE k.relname = c.table_name)
+    LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (tenant_id = strata_tenant()) '
+                       'WITH CHECK (tenant_id = strata_tenant())', t);
+    END LOOP;
+END
+$$;
