@@ -8,18 +8,16 @@ import json
 import logging
 import re
 import secrets
-import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from strata_cli.localcloud.eventbus import EventRouter, RuleTarget
 from strata_cli.localcloud.front import HttpFront, LambdaApi
-from strata_cli.localcloud.infra import Services, free_port
-from strata_cli.localcloud.lambdas import FunctionPool, InvocationError, _QuietServer
+from strata_cli.localcloud.infra import Services
+from strata_cli.localcloud.lambdas import FunctionPool, InvocationError
+from strata_cli.localcloud.servers import QuietServer, bind_loopback, port_of, serve
 from strata_cli.localcloud.template import Template, load_template
 
 log = logging.getLogger("strata.localcloud")
@@ -31,7 +29,6 @@ ACCOUNT = "000000000000"
 class LocalCloudConfig:
     root: Path
     state_dir: Path | None = None
-    host: str = "127.0.0.1"
     port: int = 8080
     lambda_port: int = 0
     max_concurrency: int = 4
@@ -92,13 +89,6 @@ class Resolver:
         raise ValueError(f"the local cloud cannot resolve {value!r}")
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    return sock
-
-
 class LocalCloud:
     """Everything `strata dev` runs; `start()` returns when the API answers and the schema is migrated."""
 
@@ -108,7 +98,7 @@ class LocalCloud:
         self.template = load_template(config.root / "template.yaml")
         self.pools: dict[str, FunctionPool] = {}
         self.router: EventRouter | None = None
-        self.servers: list[_QuietServer] = []
+        self.servers: list[QuietServer] = []
         self._server_tasks: list[asyncio.Task[None]] = []
         self.front_url = ""
         self.lambda_url = ""
@@ -120,10 +110,10 @@ class LocalCloud:
 
     async def start(self) -> None:
         await asyncio.to_thread(self.services.start)
-        front_sock = _bind(self.config.host, self.config.port)
-        lambda_sock = _bind(self.config.host, self.config.lambda_port or free_port())
-        self.front_url = f"http://{self.config.host}:{front_sock.getsockname()[1]}"
-        self.lambda_url = f"http://{self.config.host}:{lambda_sock.getsockname()[1]}"
+        front_sock = bind_loopback(self.config.port)
+        lambda_sock = bind_loopback(self.config.lambda_port)
+        self.front_url = f"http://127.0.0.1:{port_of(front_sock)}"
+        self.lambda_url = f"http://127.0.0.1:{port_of(lambda_sock)}"
         parameters = {k: str(v.get("Default", "")) for k, v in self.template.parameters.items()}
         parameters.update(DatabaseUrl=self.services.database_url, RedisUrl=self.services.redis_url)
         self.resolver = Resolver(self.template, parameters, self.front_url)
@@ -140,19 +130,9 @@ class LocalCloud:
             self.template.authorizer_ttl_s,
         )
         for app, sock in ((front, front_sock), (LambdaApi(self.pools, self.stats), lambda_sock)):
-            server = _QuietServer(
-                uvicorn.Config(
-                    app,
-                    log_level="warning",
-                    access_log=False,
-                    lifespan="off",
-                    interface="asgi3",
-                    timeout_keep_alive=75,
-                    timeout_graceful_shutdown=5,
-                )
-            )
+            server, serving = serve(app, sock, keep_alive_s=75, graceful_s=5)
             self.servers.append(server)
-            self._server_tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
+            self._server_tasks.append(serving)
         while not all(s.started for s in self.servers):  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.01)
         self.router = EventRouter(

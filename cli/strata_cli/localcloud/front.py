@@ -17,9 +17,11 @@ from urllib.parse import parse_qsl, unquote
 from starlette.types import Receive, Scope, Send
 
 from strata_cli.localcloud.lambdas import FunctionPool, InvocationError
+from strata_cli.localcloud.servers import Headers, read_body, respond
 from strata_cli.localcloud.template import Route
 
 PROBLEM = "application/problem+json"
+Response = tuple[int, Headers, bytes]
 TEXT_TYPES = ("text/", "application/json", "application/problem+json", "application/javascript", "application/xml")
 
 
@@ -54,7 +56,7 @@ def compile_routes(routes: list[Route]) -> list[CompiledRoute]:
     return sorted(compiled, key=lambda c: (c.rank, len(c.params)))
 
 
-def _problem(status: int, slug: str, title: str, detail: str, request_id: str) -> tuple[int, dict[str, str], bytes]:
+def _problem(status: int, slug: str, title: str, detail: str, request_id: str) -> Response:
     body = {
         "type": f"https://strata.dev/problems/{slug}",
         "title": title,
@@ -63,7 +65,7 @@ def _problem(status: int, slug: str, title: str, detail: str, request_id: str) -
         "request_id": request_id,
         "message": title,
     }
-    return status, {"content-type": PROBLEM, "apigw-requestid": request_id}, json.dumps(body).encode()
+    return status, [("content-type", PROBLEM), ("apigw-requestid", request_id)], json.dumps(body).encode()
 
 
 class HttpFront:
@@ -97,21 +99,10 @@ class HttpFront:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        body = bytearray()
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        status, headers, payload = await self.handle(scope, bytes(body))
-        raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items() if k != "set-cookie"]
-        raw_headers += [(b"set-cookie", c.encode("latin-1")) for c in json.loads(headers.get("set-cookie", "[]"))]
-        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": payload})
+        if scope["type"] == "http":
+            await respond(send, *await self.handle(scope, await read_body(receive)))
 
-    async def handle(self, scope: Scope, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    async def handle(self, scope: Scope, body: bytes) -> Response:
         request_id = base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
         method, path = scope["method"], scope["path"]
         matched = self.match(method, path)
@@ -228,23 +219,22 @@ class HttpFront:
         return context
 
     @staticmethod
-    def to_http(raw: bytes, request_id: str) -> tuple[int, dict[str, str], bytes]:
+    def to_http(raw: bytes, request_id: str) -> Response:
         """A payload 2.0 response (or a bare value, which HTTP API sends as JSON with status 200)."""
         try:
             result = json.loads(raw)
         except ValueError:
-            return 502, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
+            return 502, [("content-type", "application/json")], b'{"message":"Internal Server Error"}'
         if not (isinstance(result, dict) and "statusCode" in result):
-            return 200, {"content-type": "application/json", "apigw-requestid": request_id}, raw
+            return 200, [("content-type", "application/json"), ("apigw-requestid", request_id)], raw
         headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items()}
         for key, values in (result.get("multiValueHeaders") or {}).items():
             headers[str(key).lower()] = ",".join(str(v) for v in values)
         headers["apigw-requestid"] = request_id
-        if result.get("cookies"):
-            headers["set-cookie"] = json.dumps(result["cookies"])
+        cookies = [("set-cookie", str(cookie)) for cookie in result.get("cookies") or []]
         body = result.get("body") or ""
         payload = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
-        return int(result["statusCode"]), headers, payload
+        return int(result["statusCode"]), [*headers.items(), *cookies], payload
 
 
 class LambdaApi:
@@ -258,26 +248,11 @@ class LambdaApi:
         self._background: set[asyncio.Task[Any]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        body = bytearray()
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        status, headers, payload = await self.handle(scope, bytes(body))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        if scope["type"] == "http":
+            await respond(send, *await self.handle(scope, await read_body(receive)))
 
-    async def handle(self, scope: Scope, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        json_type = {"content-type": "application/json"}
+    async def handle(self, scope: Scope, body: bytes) -> Response:
+        json_type = [("content-type", "application/json")]
         if scope["method"] == "GET" and scope["path"] == "/_local/status":
             return 200, json_type, json.dumps(self.stats()).encode()
         found = self.PATH.match(scope["path"])
@@ -286,11 +261,8 @@ class LambdaApi:
         name = unquote(found.group(1)).split(":")[-1]
         pool = self.pools.get(name)
         if pool is None:
-            return (
-                404,
-                {**json_type, "x-amzn-errortype": "ResourceNotFoundException"},
-                json.dumps({"Type": "User", "Message": f"Function not found: {name}"}).encode(),
-            )
+            missing = {"Type": "User", "Message": f"Function not found: {name}"}
+            return 404, [*json_type, ("x-amzn-errortype", "ResourceNotFoundException")], json.dumps(missing).encode()
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type == "DryRun":
@@ -301,6 +273,6 @@ class LambdaApi:
             task.add_done_callback(self._background.discard)
             return 202, json_type, b""
         try:
-            return 200, {**json_type, "x-amz-executed-version": "$LATEST"}, await pool.invoke(body or b"{}")
+            return 200, [*json_type, ("x-amz-executed-version", "$LATEST")], await pool.invoke(body or b"{}")
         except InvocationError as exc:
-            return 200, {**json_type, "x-amz-function-error": "Unhandled"}, json.dumps(exc.to_payload()).encode()
+            return 200, [*json_type, ("x-amz-function-error", "Unhandled")], json.dumps(exc.to_payload()).encode()

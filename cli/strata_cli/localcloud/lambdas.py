@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import socket
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from strata_cli.localcloud.servers import QuietServer, bind_loopback, port_of, read_body, respond, serve
 from strata_cli.localcloud.template import FunctionSpec
 
 BOOTSTRAP = Path(__file__).with_name("worker_bootstrap.py")
@@ -60,21 +58,13 @@ class Invocation:
     timer: asyncio.TimerHandle | None = None
 
 
-class _QuietServer(uvicorn.Server):
-    """A Runtime API server that leaves signal handling to the local cloud."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @dataclass
 class Worker:
     """One execution environment: a process, and the Runtime API socket it polls."""
 
     pool: FunctionPool
     sock: socket.socket
-    server: _QuietServer
+    server: QuietServer
     process: asyncio.subprocess.Process | None = None
     current: Invocation | None = None
     waiting: bool = False
@@ -82,8 +72,7 @@ class Worker:
 
     @property
     def port(self) -> int:
-        port: int = self.sock.getsockname()[1]
-        return port
+        return port_of(self.sock)
 
 
 class FunctionPool:
@@ -138,22 +127,11 @@ class FunctionPool:
     async def _spawn(self) -> None:
         self.starting += 1
         try:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("127.0.0.1", 0))
-            config = uvicorn.Config(
-                self._runtime_api,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                interface="asgi3",
-                timeout_keep_alive=3600,
-                timeout_graceful_shutdown=2,
-            )
-            server = _QuietServer(config)
+            sock = bind_loopback()
+            server, serving = serve(self._runtime_api, sock, keep_alive_s=3600, graceful_s=2)
             worker = Worker(self, sock, server)
             self.workers[worker.port] = worker
-            self._track(asyncio.create_task(server.serve(sockets=[sock])))
+            self._track(serving)
             env = {
                 **{k: os.environ[k] for k in INHERITED_ENV if k in os.environ},
                 **self.env,
@@ -198,7 +176,7 @@ class FunctionPool:
             )
 
     async def _next(self, worker: Worker, receive: Receive) -> Invocation | None:
-        await _read_body(receive)  # the GET's empty body; the next receive() reports a disconnect
+        await read_body(receive)  # the GET's empty body; the next receive() reports a disconnect
         worker.waiting = True
         self._polled.set()
         getter = asyncio.ensure_future(self.queue.get())
@@ -236,23 +214,17 @@ class FunctionPool:
             if invocation is None:
                 return
             deadline_ms = int((time.time() + self.spec.timeout_s) * 1000)
+            region = self.env.get("AWS_REGION", "us-east-1")
             headers = [
-                (b"content-type", b"application/json"),
-                (b"lambda-runtime-aws-request-id", invocation.request_id.encode()),
-                (b"lambda-runtime-deadline-ms", str(deadline_ms).encode()),
-                (
-                    b"lambda-runtime-invoked-function-arn",
-                    f"arn:aws:lambda:{self.env.get('AWS_REGION', 'us-east-1')}:{ACCOUNT}:function:{self.name}".encode(),
-                ),
-                (
-                    b"lambda-runtime-trace-id",
-                    f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0".encode(),
-                ),
+                ("content-type", "application/json"),
+                ("lambda-runtime-aws-request-id", invocation.request_id),
+                ("lambda-runtime-deadline-ms", str(deadline_ms)),
+                ("lambda-runtime-invoked-function-arn", f"arn:aws:lambda:{region}:{ACCOUNT}:function:{self.name}"),
+                ("lambda-runtime-trace-id", f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0"),
             ]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": invocation.payload})
+            await respond(send, 200, headers, invocation.payload)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if action == "/init/error":
             error = _error_from(body, "Runtime.InitError")
             self._retire(worker, error)
@@ -309,15 +281,5 @@ def _error_from(body: bytes, default_type: str) -> InvocationError:
     )
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
 async def _reply(send: Send, status: int, body: dict[str, Any]) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+    await respond(send, status, [("content-type", "application/json")], json.dumps(body).encode())
