@@ -16,7 +16,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,10 +79,16 @@ class WarmResult:
     target: str
     samples_us: list[float]
     error: str | None = None
+    bare_samples_us: list[float] = field(default_factory=list)  # the bare app, interleaved in the same process
 
     @property
     def median_us(self) -> float:
         return statistics.median(self.samples_us)
+
+    @property
+    def ratio(self) -> float:
+        """Median per call against the bare app's median measured in the same process, block by block."""
+        return self.median_us / statistics.median(self.bare_samples_us)
 
     @property
     def p99_us(self) -> float:
@@ -234,54 +240,58 @@ def measure_cold(
 def measure_warm(
     python: str, targets: list[Target], warmup: int, calls: int, pycache: Path
 ) -> tuple[WarmResult, dict[str, WarmResult]]:
-    """One process per function, with the bare app measured before, between and after them (samples pooled)."""
+    """One process per function that also loads the bare app and alternates blocks of calls between the two, so
+    each ratio compares calls made in the same process at the same time (the bare line pools every process)."""
     baseline, functions = targets[0], targets[1:]
     pooled = WarmResult(BASELINE, [])
     results: dict[str, WarmResult] = {}
-    schedule: list[Target] = [baseline]
-    for function in functions:
-        schedule += [function, baseline]
-    for target in schedule:
-        print(f"warm calls: {target.name}", file=sys.stderr, flush=True)
+    for target in functions:
+        print(f"warm calls: {target.name} and bare, interleaved", file=sys.stderr, flush=True)
+        paired = Target(target.name, target.module, (*target.pythonpath, *baseline.pythonpath), target.route)
         args = [str(Path(__file__).resolve()), "--warm-worker", target.module, target.route]
-        args += ["--warmup", str(warmup), "--calls", str(calls)]
+        args += ["--pair", baseline.module, baseline.route, "--warmup", str(warmup), "--calls", str(calls)]
         try:
-            proc = run_child(python, args, target, pycache, timeout_s=600)
-            samples = [ns / 1000 for ns in json.loads(proc.stdout)["samples_ns"]]
+            proc = run_child(python, args, paired, pycache, timeout_s=600)
+            measured = json.loads(proc.stdout)
         except (MeasurementError, subprocess.TimeoutExpired) as exc:
-            if target is baseline:
-                pooled.error = str(exc)
-            else:
-                results[target.name] = WarmResult(target.name, [], str(exc))
+            results[target.name] = WarmResult(target.name, [], str(exc))
             continue
-        if target is baseline:
-            pooled.samples_us += samples
-        else:
-            results[target.name] = WarmResult(target.name, samples)
+        bare = [ns / 1000 for ns in measured["pair_samples_ns"]]
+        results[target.name] = WarmResult(target.name, [ns / 1000 for ns in measured["samples_ns"]], None, bare)
+        pooled.samples_us += bare
+    if not pooled.samples_us:
+        pooled.error = "no process produced bare samples"
     return pooled, results
 
 
-def warm_worker(module: str, route: str, warmup: int, calls: int) -> None:
-    """Child side of the warm measurement: time `calls` handler invocations, print them as JSON."""
-    handler = importlib.import_module(module).handler
-    event = http_api_v2_event(route)
-    context = LambdaContext(function_name=f"strata-bench-{module.split('.')[0]}")
-    response = handler(event, context)
-    if response.get("statusCode") != 200:
-        raise SystemExit(f"GET {route} answered {response.get('statusCode')}: {response.get('body')}")
-    for _ in range(warmup):
-        handler(event, context)
+def warm_worker(module: str, route: str, pair: tuple[str, str], warmup: int, calls: int) -> None:
+    """Child side of the warm measurement: alternate blocks of timed calls between the function and the bare
+    app (the order flips each block), and print both sets of samples as JSON."""
+    block = 50
+    apps = []
+    for name, path in ((module, route), pair):
+        handler = importlib.import_module(name).handler
+        event = http_api_v2_event(path)
+        context = LambdaContext(function_name=f"strata-bench-{name.split('.')[0]}")
+        for _ in range(warmup + 1):
+            response = handler(event, context)
+        if response.get("statusCode") != 200:
+            raise SystemExit(f"GET {path} answered {response.get('statusCode')}: {response.get('body')}")
+        apps.append((handler, event, context))
     clock = time.perf_counter_ns
-    samples: list[int] = []
+    samples: list[list[int]] = [[], []]
     statuses: set[int] = set()
-    for _ in range(calls):
-        started = clock()
-        response = handler(event, context)
-        samples.append(clock() - started)
-        statuses.add(response["statusCode"])
+    for round_no in range(max(1, calls // block)):
+        for index in (0, 1) if round_no % 2 == 0 else (1, 0):
+            handler, event, context = apps[index]
+            for _ in range(block):
+                started = clock()
+                response = handler(event, context)
+                samples[index].append(clock() - started)
+                statuses.add(response["statusCode"])
     if statuses != {200}:
-        raise SystemExit(f"GET {route} answered {sorted(statuses)} during the timed calls")
-    json.dump({"samples_ns": samples}, sys.stdout)
+        raise SystemExit(f"answers other than 200 during the timed calls: {sorted(statuses)}")
+    json.dump({"samples_ns": samples[0], "pair_samples_ns": samples[1]}, sys.stdout)
 
 
 def importtime_runs(python: str, target: Target, pycache: Path, runs: int) -> list[list[ImportRow]]:
@@ -396,14 +406,14 @@ def print_warm(baseline: WarmResult, functions: list[WarmResult], warmup: int, c
     print(f"{'function':<18} {'median us':>10} {'p99 us':>9} {'vs bare':>8} {'p99 vs':>7}  status")
     print(
         f"{BASELINE:<18} {baseline.median_us:>10.1f} {baseline.p99_us:>9.1f} {1.0:>7.2f}x {1.0:>6.2f}x  "
-        f"baseline (GET /hello, {processes} processes pooled)"
+        f"baseline (GET /hello, pooled; each ratio is against the bare calls interleaved in its own process)"
     )
     misses = []
     for result in functions:
         if result.error is not None:
             print(f"{result.target:<18} {'-':>10} {'-':>9} {'-':>8} {'-':>7}  FAILED: {result.error}")
             continue
-        ratio = result.median_us / baseline.median_us
+        ratio = result.ratio
         if ratio > WARM_TARGET:
             misses.append(result.target)
         print(
@@ -450,6 +460,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--python", default=sys.executable, help="interpreter for the subprocesses (this one)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument("--warm-worker", nargs=2, metavar=("MODULE", "ROUTE"), help=argparse.SUPPRESS)
+    parser.add_argument("--pair", nargs=2, metavar=("MODULE", "ROUTE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.runs < 1 or args.calls < 100 or args.warmup < 0 or args.importtime_runs < 0:
         parser.error("--runs must be >= 1, --calls >= 100, --warmup and --importtime-runs >= 0")
@@ -459,7 +470,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.warm_worker:
-        warm_worker(args.warm_worker[0], args.warm_worker[1], args.warmup, args.calls)
+        warm_worker(args.warm_worker[0], args.warm_worker[1], tuple(args.pair), args.warmup, args.calls)
         return 0
 
     functions = discover_functions()
@@ -572,7 +583,7 @@ def cold_entry(result: ColdResult, baseline: ColdResult) -> dict[str, Any]:
 def warm_entry(result: WarmResult, baseline: WarmResult) -> dict[str, Any]:
     if result.error is not None:
         return {"name": result.target, "error": result.error}
-    ratio = result.median_us / baseline.median_us
+    ratio = result.ratio
     return {
         "name": result.target,
         "median_us": result.median_us,
