@@ -73,7 +73,7 @@ async def list_events(
         clauses.append(f"(occurred_at, event_id) < ({bind(occurred_at)}, {bind(event_id)})")
     limit = bind(page.limit + 1)
     rows = await db.fetch(
-        "SELECT event_id, source, detail_type, correlation_id, causation_id, occurred_at, detail FROM event_log "  # noqa: S608 - only placeholders are interpolated
+        "SELECT event_id, source, detail_type, correlation_id, causation_id, occurred_at, detail FROM event_log "  # noqa: S608 - only $n parameter markers are interpolated
         f"WHERE {' AND '.join(clauses)} ORDER BY occurred_at DESC, event_id DESC LIMIT {limit}",
         *args,
         tenant_id=tenant_id,
