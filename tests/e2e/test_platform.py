@@ -133,6 +133,8 @@ async def test_bad_input_gets_a_problem_never_a_500(platform: Platform) -> None:
     assert_problem(await platform.api.post("/v1/agents", content=b"{not json", headers=headers), 422)
     assert_problem(await platform.api.get("/v1/agents", params={"limit": 0}, headers=headers), 422)
     assert_problem(await platform.api.get("/v1/agents", params={"cursor": "garbage!"}, headers=headers), 400)
+    unknown = await platform.api.get("/v1/events", params={"detail_type": "NoSuchEvent"}, headers=headers)
+    assert assert_problem(unknown, 400)["type"].endswith("/unknown-event")
     big = {"name": "big", "capabilities": ["x" * 90] * 20000}
     assert_problem(await platform.api.post("/v1/agents", json=big, headers=headers), 413)
 
@@ -174,6 +176,11 @@ async def test_an_event_published_by_one_function_reaches_its_subscriber(platfor
     key_event = next(item for item in items if item["detail_type"] == "ApiKeyCreated")
     assert key_event["source"] == "strata.api_gateway"
     assert key_event["detail"]["key_id"] == tenant["key_id"]
+    assert (key_event["aggregate_type"], key_event["aggregate_id"]) == ("key", tenant["key_id"])
+    by_aggregate = await platform.api.get(
+        "/v1/events", params={"aggregate_type": "key", "aggregate_id": tenant["key_id"]}, headers=headers
+    )
+    assert [item["event_id"] for item in by_aggregate.json()["items"]] == [key_event["event_id"]]
     conn = await asyncpg.connect(platform.cloud.services.database_url)
     try:
         published = await conn.fetchval(

@@ -120,3 +120,48 @@ async def test_every_tenant_table_has_row_level_security(fresh_db: asyncpg.Conne
     )
 
     assert [r["relname"] for r in unprotected] == []
+
+
+async def test_event_log_partitions_are_monthly_and_take_in_early_arrivals(fresh_db: asyncpg.Connection) -> None:
+    # GIVEN the schema (which creates this month's and the next two months' partitions)
+    await apply_migrations(fresh_db)
+    partitions = {
+        r["relname"]
+        for r in await fresh_db.fetch(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'event_log'::regclass"
+        )
+    }
+    assert len(partitions - {"event_log_default"}) >= 3
+
+    # WHEN an event from a month without a partition lands in the default partition, and maintenance runs
+    event_id = uuid.uuid4()
+    await fresh_db.execute(
+        "INSERT INTO event_log (event_id, tenant_id, source, detail_type, correlation_id, occurred_at, detail) "
+        "VALUES ($1, $2, 'strata.data', 'AgentDeleted', 'c', '2025-03-14T09:00:00Z', '{}')",
+        event_id,
+        uuid.uuid4(),
+    )
+    created = await fresh_db.fetchval("SELECT strata_ensure_event_log_partitions(2)")
+
+    # THEN its month got a partition, the row moved there, and the log still returns it
+    assert created >= 1
+    assert await fresh_db.fetchval("SELECT count(*) FROM event_log_2025_03 WHERE event_id = $1", event_id) == 1
+    assert await fresh_db.fetchval("SELECT count(*) FROM event_log_default") == 0
+    assert await fresh_db.fetchval("SELECT count(*) FROM event_log WHERE event_id = $1", event_id) == 1
+
+
+async def test_the_application_role_cannot_rewrite_the_event_log(fresh_db: asyncpg.Connection) -> None:
+    await apply_migrations(fresh_db)
+    tenant = uuid.uuid4()
+
+    async with fresh_db.transaction():
+        await fresh_db.execute(TENANT_SCOPE, str(tenant))
+        await fresh_db.execute(
+            "INSERT INTO event_log (event_id, tenant_id, source, detail_type, correlation_id, occurred_at, detail) "
+            "VALUES ($1, $2, 'strata.data', 'AgentDeleted', 'c', now(), '{}')",
+            uuid.uuid4(),
+            tenant,
+        )
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await fresh_db.execute("DELETE FROM event_log")

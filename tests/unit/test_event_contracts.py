@@ -31,8 +31,23 @@ REGENERATE_HINT = (
 EVENTBRIDGE_KEYS = {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
 ENVELOPE_FIELDS = {"event_id", "tenant_id", "correlation_id", "causation_id", "occurred_at", "schema_version"}
 PASCAL_CASE = re.compile(r"^(?:[A-Z][a-z0-9]+)+$")
-# Past participles that do not end in "-ed"; extend when an event needs one.
-IRREGULAR_PAST = {"Built", "Chosen", "Found", "Given", "Held", "Lost", "Made", "Paid", "Run", "Sent", "Set", "Taken"}
+# Past participles that do not end in "-ed", and the state words the design names (TaskReady); extend when an
+# event needs one.
+IRREGULAR_PAST = {
+    "Built",
+    "Chosen",
+    "Found",
+    "Given",
+    "Held",
+    "Lost",
+    "Made",
+    "Paid",
+    "Run",
+    "Sent",
+    "Set",
+    "Taken",
+    "Ready",
+}
 
 DETAIL_TYPES = sorted(EVENT_TYPES)
 

@@ -7,6 +7,6 @@ from strata_data.app import create_app
 handler = make_handler(
     create_app(),
     consumers={ALL_EVENTS: consumers.archive_event},
-    schedules={"sweep_outbox": jobs.sweep_outbox},
+    schedules={"sweep_outbox": jobs.sweep_outbox, "maintain_event_log": jobs.maintain_event_log},
     commands={"migrate": jobs.migrate},
 )

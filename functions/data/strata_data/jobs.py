@@ -14,6 +14,13 @@ async def sweep_outbox() -> dict[str, int]:
     return {"published": await sweep()}
 
 
+async def maintain_event_log() -> dict[str, int]:
+    """Create the event log's monthly partitions ahead of time (and move early arrivals out of the default)."""
+    pool = await db.get_pool()
+    created: int = await pool.fetchval("SELECT strata_ensure_event_log_partitions(2)")
+    return {"partitions_created": created}
+
+
 async def migrate(args: dict[str, Any]) -> dict[str, list[str]]:
     """Apply pending schema migrations (run at deploy, and by `strata migrate`)."""
     pool = await db.get_pool()

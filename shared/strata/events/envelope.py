@@ -25,6 +25,7 @@ class Event(BaseModel):
 
     DETAIL_TYPE: ClassVar[str]
     SOURCE: ClassVar[str]
+    AGGREGATE: ClassVar[str]  # the field naming the entity this event is about (e.g. "run_id")
 
     event_id: UUID = Field(default_factory=uuid4)
     tenant_id: UUID
@@ -33,13 +34,21 @@ class Event(BaseModel):
     occurred_at: datetime = Field(default_factory=_now)
     schema_version: int = 1  # a subclass that changes its contract overrides this default
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
         detail_type = cls.__dict__.get("DETAIL_TYPE")
         if detail_type:
             if detail_type in EVENT_TYPES and EVENT_TYPES[detail_type] is not cls:
                 raise TypeError(f"event detail type {detail_type!r} is registered twice")
+            if getattr(cls, "AGGREGATE", None) not in cls.model_fields:
+                raise TypeError(f"{detail_type}.AGGREGATE must name one of its fields")
             EVENT_TYPES[detail_type] = cls
+
+    @property
+    def aggregate(self) -> tuple[str, str]:
+        """(type, id) of the entity this event is about, e.g. ("run", "5f0c...")."""
+        return self.AGGREGATE.removesuffix("_id"), str(getattr(self, self.AGGREGATE))
 
     def detail_json(self) -> str:
         return self.model_dump_json()

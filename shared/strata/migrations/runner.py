@@ -15,7 +15,8 @@ SQL_DIR = Path(__file__).with_name("sql")
 ADVISORY_LOCK_KEY = 0x5374_7261  # "Stra": one migrator at a time across every function and deploy
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _STRINGS_AND_COMMENTS = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
-_DESTRUCTIVE = re.compile(r"\b(DROP\s+(TABLE|SCHEMA|COLUMN|DATABASE)|TRUNCATE)\b", re.IGNORECASE)
+# TRUNCATE only as a statement (REVOKE ... TRUNCATE ON t is a privilege, not a deletion)
+_DESTRUCTIVE = re.compile(r"\bDROP\s+(TABLE|SCHEMA|COLUMN|DATABASE)\b|(?:^|;)\s*TRUNCATE\b", re.IGNORECASE)
 
 
 class MigrationError(Exception):
