@@ -21,6 +21,7 @@ Consumer = Callable[[Event], Awaitable[None]]
 Job = Callable[[], Awaitable[Any]]
 Command = Callable[[dict[str, Any]], Awaitable[Any]]
 Authorizer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+QueueConsumer = Callable[[Any], Awaitable[None]]  # receives a Powertools SQSRecord
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
 ALL_EVENTS = "*"  # a consumer key that receives every event type (L01's archive)
@@ -46,6 +47,9 @@ def event_kind(event: Mapping[str, Any]) -> str:
     """Classify an invocation payload by its shape."""
     if "detail-type" in event and "source" in event:
         return "eventbridge"
+    records = event.get("Records")
+    if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
+        return "sqs"
     if event.get("type") == "REQUEST" and "routeArn" in event:
         return "authorizer"
     if "schedule" in event and len(event) == 1:
@@ -62,6 +66,7 @@ def make_handler(
     schedules: Mapping[str, Job] | None = None,
     commands: Mapping[str, Command] | None = None,
     authorizer: Authorizer | None = None,
+    queue_consumer: QueueConsumer | None = None,
 ) -> LambdaHandler:
     """Build the Lambda handler for a layer's app and its event, schedule and command entry points."""
     from mangum import Mangum
@@ -84,6 +89,18 @@ def make_handler(
     def dispatch(kind: str, event: dict[str, Any]) -> Any:
         if kind == "eventbridge":
             return run_in_environment_loop(consume(event))
+        if kind == "sqs":
+            if queue_consumer is None:
+                raise NoConsumerError("this function consumes no queue")
+            from aws_lambda_powertools.utilities.batch import (
+                AsyncBatchProcessor,
+                EventType,
+                async_process_partial_response,
+            )
+
+            # failed records are reported back (ReportBatchItemFailures); the rest of the batch is deleted
+            processor = AsyncBatchProcessor(event_type=EventType.SQS)
+            return async_process_partial_response(event, queue_consumer, processor)
         if kind == "authorizer":
             if authorizer is None:
                 raise NoConsumerError("this function is not an authorizer")
@@ -120,6 +137,7 @@ def make_handler(
 
 _METRIC_NAMES = {
     "eventbridge": "Events",
+    "sqs": "QueueBatches",
     "authorizer": "Authorizations",
     "schedule": "ScheduledJobs",
     "command": "Commands",

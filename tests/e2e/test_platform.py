@@ -262,46 +262,95 @@ def _lambda_client(platform: Platform) -> Any:
     )
 
 
+async def _dead_letter_where(platform: Platform, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        page = await platform.api.get("/v1/dead-letters", params={"limit": 200}, headers=platform.auth())
+        assert page.status_code == 200, page.text
+        return next((item for item in page.json()["items"] if match(item)), None)
+
+    return await eventually(probe, what="the dead letter through GET /v1/dead-letters")
+
+
 async def test_a_failing_consumer_is_retried_then_dead_lettered(platform: Platform) -> None:
     # GIVEN an event on the bus that L01's archive cannot interpret (no such detail type in the registry)
     marker = uuid.uuid4().hex
-    events, sqs = platform.aws("events"), platform.aws("sqs")
     bus = platform.cloud.resolver.physical["EventBus"]  # type: ignore[union-attr]
-    dlq_url = platform.cloud.resolver.physical["EventsDeadLetterQueue"]  # type: ignore[union-attr]
     before = platform.cloud.pools["DataFunction"].invocations
 
     # WHEN it is published
-    events.put_events(
+    detail = {"marker": marker, "tenant_id": platform.tenant_id}
+    platform.aws("events").put_events(
         Entries=[
-            {
-                "EventBusName": bus,
-                "Source": "strata.test",
-                "DetailType": "NoSuchEvent",
-                "Detail": json.dumps({"marker": marker}),
-            }
+            {"EventBusName": bus, "Source": "strata.test", "DetailType": "NoSuchEvent", "Detail": json.dumps(detail)}
         ]
     )
 
-    # THEN the rule's retry policy runs out and the event lands in the DLQ with EventBridge's attributes
-    async def dead_lettered() -> dict[str, Any] | None:
-        response = await asyncio.to_thread(
-            sqs.receive_message,
-            QueueUrl=dlq_url,
-            MaxNumberOfMessages=10,
-            MessageAttributeNames=["All"],
-            WaitTimeSeconds=0,
-        )
-        for message in response.get("Messages", []):
-            if json.loads(message["Body"])["detail"].get("marker") == marker:
-                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-                found: dict[str, Any] = message
-                return found
-        return None
-
-    message = await eventually(dead_lettered, what="the poison event in the DLQ")
-    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    # THEN the rule's retry policy runs out, the DLQ takes it with EventBridge's attributes, and L01 keeps it
+    item = await _dead_letter_where(platform, lambda d: d["event"].get("detail", {}).get("marker") == marker)
     rule = next(t.rule for t in platform.cloud.targets if t.rule.function == "DataFunction")
-    assert attributes["RETRY_ATTEMPTS"] == str(rule.max_retries)
-    assert attributes["ERROR_CODE"] == "UnknownEventError"
-    assert attributes["RULE_ARN"].endswith(rule.name)
+    assert item["retry_attempts"] == rule.max_retries
+    assert item["error_code"] == "UnknownEventError"
+    assert item["rule_arn"].endswith(rule.name)
+    assert item["status"] == "pending"
     assert platform.cloud.pools["DataFunction"].invocations - before >= rule.max_retries + 1
+    one = await platform.api.get(f"/v1/dead-letters/{item['dead_letter_id']}", headers=platform.auth())
+    assert one.json()["message_id"] == item["message_id"]
+    assert_problem(await platform.api.get("/v1/dead-letters/not-a-uuid", headers=platform.auth()), 422)
+    assert_problem(await platform.api.get(f"/v1/dead-letters/{uuid.uuid4()}", headers=platform.auth()), 404)
+
+
+async def test_a_dead_letter_replays_through_the_idempotent_consumers(platform: Platform) -> None:
+    # GIVEN a valid event that reached the DLQ (its consumer had failed, e.g. while Postgres restarted)
+    event_id, agent_id = uuid.uuid4(), uuid.uuid4()
+    detail = {
+        "event_id": str(event_id),
+        "tenant_id": platform.tenant_id,
+        "correlation_id": f"dlq-{event_id}",
+        "causation_id": None,
+        "occurred_at": "2026-11-27T10:00:00Z",
+        "schema_version": 1,
+        "agent_id": str(agent_id),
+    }
+    envelope = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "AgentDeleted",
+        "source": "strata.data",
+        "account": "000000000000",
+        "time": "2026-11-27T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+    dlq_url = platform.cloud.resolver.physical["EventsDeadLetterQueue"]  # type: ignore[union-attr]
+    platform.aws("sqs").send_message(
+        QueueUrl=dlq_url,
+        MessageBody=json.dumps(envelope),
+        MessageAttributes={
+            "ERROR_CODE": {"DataType": "String", "StringValue": "OperationalError"},
+            "RETRY_ATTEMPTS": {"DataType": "String", "StringValue": "4"},
+        },
+    )
+    item = await _dead_letter_where(platform, lambda d: d["event_id"] == str(event_id))
+
+    # WHEN it is replayed, twice
+    for _ in range(2):
+        replayed = await platform.api.post(f"/v1/dead-letters/{item['dead_letter_id']}/replay", headers=platform.auth())
+        assert replayed.status_code == 202, replayed.text
+
+    # THEN the event reaches its consumer (L01's archive) once, and the dead letter is marked replayed
+    async def archived() -> list[dict[str, Any]] | None:
+        page = await platform.api.get(
+            "/v1/events", params={"correlation_id": f"dlq-{event_id}"}, headers=platform.auth()
+        )
+        return page.json()["items"] or None
+
+    assert [e["event_id"] for e in await archived_eventually(archived)] == [str(event_id)]
+    after = (await platform.api.get(f"/v1/dead-letters/{item['dead_letter_id']}", headers=platform.auth())).json()
+    assert (after["status"], after["replay_count"]) == ("replayed", 2)
+
+
+async def archived_eventually(probe: Callable[[], Awaitable[list[dict[str, Any]] | None]]) -> list[dict[str, Any]]:
+    found = await eventually(probe, what="the replayed event in the event log")
+    await asyncio.sleep(1.0)  # let the second replay's delivery land too; it must not add a row
+    return await probe() or found

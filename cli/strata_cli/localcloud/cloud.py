@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from strata_cli.localcloud.eventbus import EventRouter, RuleTarget
+from strata_cli.localcloud.eventbus import EventRouter, QueueTarget, RuleTarget
 from strata_cli.localcloud.front import HttpFront, LambdaApi
 from strata_cli.localcloud.infra import Services
 from strata_cli.localcloud.lambdas import FunctionPool, InvocationError
@@ -104,6 +104,7 @@ class LocalCloud:
         self.lambda_url = ""
         self.resolver: Resolver | None = None
         self.targets: list[RuleTarget] = []
+        self.queue_targets: list[QueueTarget] = []
 
     def clients(self, service: str) -> Any:
         return _client(service, self.services.aws_endpoint_url)
@@ -140,6 +141,7 @@ class LocalCloud:
             self.pools,
             self.targets,
             self.template.schedules,
+            self.queue_targets,
             self.config.retry_base_delay_s,
             self.config.schedule_period_s,
         )
@@ -162,7 +164,7 @@ class LocalCloud:
                 resolve.physical[logical] = name
                 resolve.arns[logical] = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
             elif kind == "AWS::SQS::Queue":
-                self._queue(logical, resolve(props["QueueName"]))
+                self._queue(logical, resolve(props["QueueName"]), int(props.get("VisibilityTimeout", 30)))
             elif kind == "AWS::SecretsManager::Secret":
                 name = resolve(props["Name"])
                 manager = self.clients("secretsmanager")
@@ -185,7 +187,8 @@ class LocalCloud:
                     "Properties"
                 ]["EventBusName"]
             )
-            queue_url, queue_arn = self._queue(None, f"{resolve.ref('Stage')}-rule-{rule.name}"[:80])
+            # a rule's queue is the local stand-in for EventBridge's own retrying: long visibility, deleted when done
+            queue_url, queue_arn = self._queue(None, f"{resolve.ref('Stage')}-rule-{rule.name}"[:80], 900)
             rule_arn = events.put_rule(
                 Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.pattern), State="ENABLED"
             )["RuleArn"]
@@ -193,10 +196,14 @@ class LocalCloud:
             dead_letter = resolve.physical.get(rule.dead_letter) if rule.dead_letter else None
             self.targets.append(RuleTarget(rule, queue_url, rule_arn, dead_letter))
 
-    def _queue(self, logical: str | None, name: str) -> tuple[str, str]:
+        for source in self.template.queue_sources:
+            self.queue_targets.append(QueueTarget(source, resolve.physical[source.queue], resolve.arns[source.queue]))
+
+    def _queue(self, logical: str | None, name: str, visibility_timeout_s: int) -> tuple[str, str]:
         assert self.resolver is not None
         sqs = self.clients("sqs")
-        url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "900"})["QueueUrl"]
+        attributes = {"VisibilityTimeout": str(visibility_timeout_s)}
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         if logical:
             self.resolver.physical[logical] = url

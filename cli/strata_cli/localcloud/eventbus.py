@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from strata_cli.localcloud.lambdas import FunctionPool, InvocationError
-from strata_cli.localcloud.template import Rule, Schedule
+from strata_cli.localcloud.template import QueueSource, Rule, Schedule
 
 log = logging.getLogger("strata.localcloud.events")
 
@@ -26,6 +26,13 @@ class RuleTarget:
     dead_letter_url: str | None
 
 
+@dataclass
+class QueueTarget:
+    source: QueueSource
+    queue_url: str
+    queue_arn: str
+
+
 class EventRouter:
     """Drains each rule's queue into its function: retried with exponential backoff, then dead-lettered."""
 
@@ -35,6 +42,7 @@ class EventRouter:
         pools: dict[str, FunctionPool],
         targets: list[RuleTarget],
         schedules: list[Schedule],
+        queues: list[QueueTarget],
         retry_base_delay_s: float = 1.0,
         schedule_period_s: float | None = None,
     ) -> None:
@@ -42,9 +50,10 @@ class EventRouter:
         self.pools = pools
         self.targets = targets
         self.schedules = schedules
+        self.queues = queues
         self.retry_base_delay_s = retry_base_delay_s
         self.schedule_period_s = schedule_period_s
-        self.executor = ThreadPoolExecutor(max_workers=len(targets) * 2 + 4, thread_name_prefix="drain")
+        self.executor = ThreadPoolExecutor(max_workers=(len(targets) + len(queues)) * 2 + 4, thread_name_prefix="drain")
         self.delivered = 0
         self.dead_lettered = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -56,6 +65,8 @@ class EventRouter:
             self._spawn(self._drain(target))
         for schedule in self.schedules:
             self._spawn(self._fire(schedule))
+        for queue in self.queues:
+            self._spawn(self._poll(queue))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -120,6 +131,40 @@ class EventRouter:
             MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
         )
 
+    async def _poll(self, target: QueueTarget) -> None:
+        """Lambda's SQS event source: batches in, `batchItemFailures` stay on the queue, the rest are deleted."""
+        pool = self.pools[target.source.function]
+        while self._running:
+            try:
+                response = await self._call(
+                    self.sqs.receive_message,
+                    QueueUrl=target.queue_url,
+                    WaitTimeSeconds=1,
+                    MaxNumberOfMessages=min(target.source.batch_size, 10),
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
+            except Exception as exc:  # the emulator restarting must not end the poller
+                log.warning("receive from %s failed: %s", target.source.name, exc)
+                await asyncio.sleep(1)
+                continue
+            messages = response.get("Messages", [])
+            if not messages:
+                continue
+            try:
+                result = json.loads(
+                    await pool.invoke({"Records": [_sqs_record(m, target.queue_arn) for m in messages]})
+                )
+            except (InvocationError, ValueError) as exc:
+                log.info("%s: batch failed, left on the queue: %s", target.source.name, exc)
+                continue
+            failed = {item.get("itemIdentifier") for item in (result or {}).get("batchItemFailures", [])}
+            for message in messages:
+                if message["MessageId"] not in failed:
+                    await self._call(
+                        self.sqs.delete_message, QueueUrl=target.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                    )
+
     async def _fire(self, schedule: Schedule) -> None:
         period = self.schedule_period_s or schedule.period_s
         pool = self.pools[schedule.function]
@@ -151,6 +196,31 @@ class EventRouter:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """One record of the event Lambda's SQS event source sends."""
+    attributes = {
+        name: {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": value.get("BinaryValue"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value["DataType"],
+        }
+        for name, value in message.get("MessageAttributes", {}).items()
+    }
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": attributes,
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": queue_arn.split(":")[3],
+    }
 
 
 def _age_s(event: dict[str, Any]) -> float:

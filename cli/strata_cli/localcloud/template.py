@@ -33,6 +33,16 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class QueueSource:
+    """An `SQS` event source: the function receives batches from the queue (partial failures reported)."""
+
+    function: str
+    name: str
+    queue: str  # the queue's logical id
+    batch_size: int
+
+
+@dataclass(frozen=True)
 class Schedule:
     function: str
     name: str
@@ -69,6 +79,7 @@ class Template:
     routes: list[Route] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
+    queue_sources: list[QueueSource] = field(default_factory=list)
     authorizer_function: str | None = None
     authorizer_headers: list[str] = field(default_factory=list)
     authorizer_ttl_s: int = 0
@@ -130,6 +141,12 @@ def load_template(path: Path) -> Template:
                         max_event_age_s=int(retry.get("MaximumEventAgeInSeconds", 86400)),
                         dead_letter=_ref_name((ep.get("DeadLetterConfig") or {}).get("Arn")),
                     )
+                )
+            elif event["Type"] == "SQS":
+                queue = _ref_name(ep["Queue"])
+                assert queue is not None, f"{name}.{event_name}: the local cloud needs Queue as a Ref or GetAtt"
+                template.queue_sources.append(
+                    QueueSource(name, f"{name}-{event_name}", queue, int(ep.get("BatchSize", 10)))
                 )
             elif event["Type"] in ("Schedule", "ScheduleV2"):
                 expression = ep.get("Schedule") or ep.get("ScheduleExpression")

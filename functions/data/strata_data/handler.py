@@ -9,4 +9,5 @@ handler = make_handler(
     consumers={ALL_EVENTS: consumers.archive_event},
     schedules={"sweep_outbox": jobs.sweep_outbox, "maintain_event_log": jobs.maintain_event_log},
     commands={"migrate": jobs.migrate},
+    queue_consumer=consumers.keep_dead_letter,
 )

@@ -53,7 +53,8 @@ async def unit_of_work(tenant_id: UUID | None = None) -> AsyncIterator[UnitOfWor
         await publish_events(uow.events)
 
 
-def _put_events(entries: list[dict[str, Any]]) -> list[bool]:
+def put_entries(entries: list[dict[str, Any]]) -> list[bool]:
+    """PutEvents (at most 10 entries); which entries EventBridge accepted. Blocking: call it in a thread."""
     response = aws.client("events").put_events(Entries=entries)
     return ["EventId" in result and "ErrorCode" not in result for result in response["Entries"]]
 
@@ -66,7 +67,7 @@ async def publish_events(events: Sequence[Event], conn: asyncpg.Connection | Non
     for start in range(0, len(events), PUT_EVENTS_BATCH):
         batch = list(events[start : start + PUT_EVENTS_BATCH])
         try:
-            accepted = await asyncio.to_thread(_put_events, [e.to_entry(bus) for e in batch])
+            accepted = await asyncio.to_thread(put_entries, [e.to_entry(bus) for e in batch])
         except Exception as exc:  # the sweeper publishes what this misses
             logger.warning("event publish failed; left for the outbox sweeper", extra={"error": str(exc)})
             await _execute(
