@@ -114,6 +114,7 @@ def dev(
             }
             session_file(root).parent.mkdir(parents=True, exist_ok=True)
             session_file(root).write_text(json.dumps(session, indent=2))
+            session_file(root).chmod(0o600)  # it holds an admin key
             console.print(f"[green]Strata local cloud up in {time.monotonic() - started:.1f} s[/green]")
             console.print(f"  API      {cloud.front_url}    console  {cloud.front_url}/console/")
             console.print(f"  Lambda   {cloud.lambda_url}   (AWS_ENDPOINT_URL_LAMBDA for boto3)")

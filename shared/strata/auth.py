@@ -61,7 +61,7 @@ class Principal:
 
 @dataclass(frozen=True)
 class NewApiKey:
-    """A freshly minted key: `secret` is shown once; only `prefix`, `salt` and `digest` are stored."""
+    """A freshly minted key: `token` is shown once; only `prefix`, `salt` and `digest` are stored."""
 
     token: str
     prefix: str

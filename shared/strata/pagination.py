@@ -44,7 +44,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         created, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         return datetime.fromisoformat(created), UUID(row_id)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         raise BadRequestError("the cursor is not one this API issued") from exc
 
 

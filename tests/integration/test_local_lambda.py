@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import textwrap
 from collections.abc import AsyncIterator
@@ -105,3 +106,36 @@ async def test_a_handler_error_is_reported_with_its_type_and_the_worker_lives_on
     assert error.value.error_type == "ValueError"
     assert error.value.message == "asked to fail"
     assert (await _invoke(pool, {}))["pid"] == first["pid"]
+
+
+async def test_a_worker_that_dies_in_its_init_fails_the_invocation_without_respawning(
+    tmp_path: Path, project_root: Path
+) -> None:
+    # GIVEN a function whose module exits while it is being imported (no init error is ever reported)
+    code = tmp_path / "dying"
+    (code / "dying_fn").mkdir(parents=True)
+    (code / "dying_fn" / "__init__.py").write_text("")
+    (code / "dying_fn" / "handler.py").write_text("import sys\nsys.exit(3)\n")
+    spec = FunctionSpec(
+        logical_id="DyingFunction",
+        code_uri=code,
+        handler="dying_fn.handler.handler",
+        timeout_s=2,
+        memory_mb=128,
+        environment={},
+        layers=[project_root / "shared"],
+        reserved_concurrency=None,
+    )
+    env = {"LAMBDA_TASK_ROOT": str(code), "_HANDLER": spec.handler, "AWS_LAMBDA_FUNCTION_NAME": "DyingFunction"}
+    dying = FunctionPool(spec, env, tmp_path / "logs", max_concurrency=2)
+    try:
+        # WHEN it is invoked
+        with pytest.raises(InvocationError) as error:
+            await asyncio.wait_for(dying.invoke({}), timeout=30)
+
+        # THEN the invocation fails with the exit, and no environment is started in a loop
+        assert error.value.error_type == "Runtime.ExitError"
+        await asyncio.sleep(0.5)
+        assert dying.cold_starts == 1
+    finally:
+        await dying.stop()

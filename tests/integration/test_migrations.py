@@ -120,6 +120,13 @@ async def test_every_tenant_table_has_row_level_security(fresh_db: asyncpg.Conne
     )
 
     assert [r["relname"] for r in unprotected] == []
+    # partitions bypass their parent's policy when queried directly: the application role must not reach them
+    reachable = await fresh_db.fetch(
+        """SELECT c.relname FROM pg_class c WHERE c.relispartition AND c.relkind IN ('r', 'p')
+             AND c.relnamespace = 'public'::regnamespace
+             AND has_table_privilege('strata_app', c.oid, 'SELECT, INSERT, UPDATE, DELETE')"""
+    )
+    assert [r["relname"] for r in reachable] == []
 
 
 async def test_event_log_partitions_are_monthly_and_take_in_early_arrivals(fresh_db: asyncpg.Connection) -> None:

@@ -16,6 +16,7 @@ from strata_cli.localcloud.lambdas import FunctionPool, InvocationError
 from strata_cli.localcloud.template import QueueSource, Rule, Schedule
 
 log = logging.getLogger("strata.localcloud.events")
+REGION, ACCOUNT = "us-east-1", "000000000000"
 
 
 @dataclass
@@ -77,26 +78,47 @@ class EventRouter:
         return await asyncio.get_running_loop().run_in_executor(self.executor, lambda: fn(**kwargs))
 
     async def _drain(self, target: RuleTarget) -> None:
+        # no more messages in flight than the function can run at once: the rest wait in the queue, not here
+        slots = asyncio.Semaphore(self.pools[target.rule.function].max_concurrency)
         while self._running:
+            await slots.acquire()
+            taken = 1
+            while taken < 10 and not slots.locked():
+                await slots.acquire()
+                taken += 1
+            messages: list[dict[str, Any]] = []
             try:
                 response = await self._call(
-                    self.sqs.receive_message, QueueUrl=target.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                    self.sqs.receive_message, QueueUrl=target.queue_url, MaxNumberOfMessages=taken, WaitTimeSeconds=1
                 )
+                messages = response.get("Messages", [])
             except Exception as exc:  # the emulator restarting must not end the drain
                 log.warning("receive from %s failed: %s", target.rule.name, exc)
                 await asyncio.sleep(1)
-                continue
-            for message in response.get("Messages", []):
-                self._spawn(self._deliver(target, message))
+            for message in messages:
+                self._spawn(self._deliver(target, message, slots))
+            for _ in range(taken - len(messages)):
+                slots.release()
 
-    async def _deliver(self, target: RuleTarget, message: dict[str, Any]) -> None:
+    async def _deliver(self, target: RuleTarget, message: dict[str, Any], slots: asyncio.Semaphore) -> None:
+        try:
+            await self._deliver_with_retries(target, message)
+        finally:
+            slots.release()
+
+    async def _deliver_with_retries(self, target: RuleTarget, message: dict[str, Any]) -> None:
+        """EventBridge's target retry policy: attempts with exponential backoff until the retries or the event's
+        maximum age run out, then the DLQ with the reason; the message leaves the rule's queue either way."""
         event = json.loads(message["Body"])
         pool = self.pools[target.rule.function]
         attempts = 1 + target.rule.max_retries
-        error: InvocationError | None = None
+        made, error, exhausted = 0, None, "MaximumRetryAttempts"
         for attempt in range(attempts):
             if _age_s(event) > target.rule.max_event_age_s:
+                exhausted = "MaximumEventAgeInSeconds"
+                error = error or InvocationError("EventTooOld", "the event outlived the rule's maximum age")
                 break
+            made += 1
             try:
                 await pool.invoke(event)
                 error = None
@@ -108,21 +130,23 @@ class EventRouter:
                 if attempt + 1 < attempts:
                     await asyncio.sleep(min(self.retry_base_delay_s * 2**attempt, 60))
         if error is not None:
-            await self._dead_letter(target, message["Body"], error, attempts)
+            await self._dead_letter(target, message["Body"], error, max(made - 1, 0), exhausted)
         await self._call(self.sqs.delete_message, QueueUrl=target.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    async def _dead_letter(self, target: RuleTarget, body: str, error: InvocationError, attempts: int) -> None:
+    async def _dead_letter(
+        self, target: RuleTarget, body: str, error: InvocationError, retries: int, exhausted: str
+    ) -> None:
         self.dead_lettered += 1
         if target.dead_letter_url is None:
-            log.error("%s: event dropped after %d attempts (no DLQ): %s", target.rule.name, attempts, error)
+            log.error("%s: event dropped after %d retries (no DLQ): %s", target.rule.name, retries, error)
             return
         attributes = {
             "RULE_ARN": target.rule_arn,
-            "TARGET_ARN": f"arn:aws:lambda:us-east-1:000000000000:function:{target.rule.function}",
+            "TARGET_ARN": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{target.rule.function}",
             "ERROR_CODE": error.error_type[:256],
             "ERROR_MESSAGE": error.message[:256] or error.error_type,
-            "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
-            "RETRY_ATTEMPTS": str(attempts - 1),
+            "EXHAUSTED_RETRY_CONDITION": exhausted,
+            "RETRY_ATTEMPTS": str(retries),
         }
         await self._call(
             self.sqs.send_message,
@@ -178,10 +202,10 @@ class EventRouter:
                     "id": str(time.time_ns()),
                     "detail-type": "Scheduled Event",
                     "source": "aws.events",
-                    "account": "000000000000",
+                    "account": ACCOUNT,
                     "time": datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "region": "us-east-1",
-                    "resources": [f"arn:aws:events:us-east-1:000000000000:rule/{schedule.name}"],
+                    "region": REGION,
+                    "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{schedule.name}"],
                     "detail": {},
                 }
             )

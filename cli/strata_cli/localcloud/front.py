@@ -104,12 +104,13 @@ class HttpFront:
 
     async def handle(self, scope: Scope, body: bytes) -> Response:
         request_id = base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
-        method, path = scope["method"], scope["path"]
+        # match on the path as sent: uvicorn's scope["path"] is already percent-decoded
+        method, path = scope["method"], scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         matched = self.match(method, path)
         if matched is None:
             return _problem(404, "not-found", "Not Found", f"no route for {method} {path}", request_id)
         route, path_params = matched
-        event = self.request_event(scope, body, route, path_params, request_id)
+        event = self.request_event(scope, body, route, path, path_params, request_id)
         if not route.public and self.authorizer is not None:
             identity = [event["headers"].get(h) for h in self.identity_headers]
             if not all(identity):
@@ -139,7 +140,7 @@ class HttpFront:
         return self.to_http(raw, request_id)
 
     def request_event(
-        self, scope: Scope, body: bytes, route: Route, path_params: dict[str, str], request_id: str
+        self, scope: Scope, body: bytes, route: Route, raw_path: str, path_params: dict[str, str], request_id: str
     ) -> dict[str, Any]:
         headers: dict[str, str] = {}
         cookies: list[str] = []
@@ -160,7 +161,7 @@ class HttpFront:
         event: dict[str, Any] = {
             "version": "2.0",
             "routeKey": route.route_key,
-            "rawPath": scope["path"],
+            "rawPath": raw_path,
             "rawQueryString": query,
             "headers": headers,
             "requestContext": {
@@ -170,7 +171,7 @@ class HttpFront:
                 "domainPrefix": headers.get("host", "127.0.0.1").split(".")[0],
                 "http": {
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": raw_path,
                     "protocol": "HTTP/1.1",
                     "sourceIp": client[0],
                     "userAgent": headers.get("user-agent", ""),

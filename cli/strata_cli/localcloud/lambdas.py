@@ -67,8 +67,7 @@ class Worker:
     server: QuietServer
     process: asyncio.subprocess.Process | None = None
     current: Invocation | None = None
-    waiting: bool = False
-    started_at: float = field(default_factory=time.monotonic)
+    polled: bool = False  # its init finished: it has asked the Runtime API for work at least once
 
     @property
     def port(self) -> int:
@@ -129,20 +128,25 @@ class FunctionPool:
         try:
             sock = bind_loopback()
             server, serving = serve(self._runtime_api, sock, keep_alive_s=3600, graceful_s=2)
-            worker = Worker(self, sock, server)
-            self.workers[worker.port] = worker
             self._track(serving)
+            while not server.started and not serving.done():  # noqa: ASYNC110 - the first poll needs the API up
+                await asyncio.sleep(0.001)
+            worker = Worker(self, sock, server)
             env = {
                 **{k: os.environ[k] for k in INHERITED_ENV if k in os.environ},
                 **self.env,
                 "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{worker.port}",
             }
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            log = self.log_path.open("ab")
-            worker.process = await asyncio.create_subprocess_exec(
-                sys.executable, str(BOOTSTRAP), env=env, stdout=log, stderr=log, cwd=str(self.spec.code_uri)
-            )
-            log.close()
+            try:
+                with self.log_path.open("ab") as log:
+                    worker.process = await asyncio.create_subprocess_exec(
+                        sys.executable, str(BOOTSTRAP), env=env, stdout=log, stderr=log, cwd=str(self.spec.code_uri)
+                    )
+            except OSError:
+                server.should_exit = True
+                raise
+            self.workers[worker.port] = worker  # counted only once its process exists
             self.cold_starts += 1
             self._track(asyncio.create_task(self._watch(worker)))
         finally:
@@ -155,7 +159,16 @@ class FunctionPool:
     async def _watch(self, worker: Worker) -> None:
         assert worker.process is not None
         code = await worker.process.wait()
-        self._retire(worker, InvocationError("Runtime.ExitError", f"the worker exited with code {code}"))
+        error = InvocationError("Runtime.ExitError", f"the worker exited with code {code}; see {self.log_path}")
+        if not worker.polled:  # it died in its init without reporting: what is queued fails, as in Lambda
+            self._fail_queued(error)
+        self._retire(worker, error)
+
+    def _fail_queued(self, error: InvocationError) -> None:
+        while not self.queue.empty():
+            queued = self.queue.get_nowait()
+            if not queued.future.done():
+                queued.future.set_exception(error)
 
     def _retire(self, worker: Worker, error: InvocationError) -> None:
         if self.workers.pop(worker.port, None) is None:
@@ -166,7 +179,7 @@ class FunctionPool:
         if worker.process is not None and worker.process.returncode is None:
             worker.process.kill()
         if not self.workers and not self.starting and not self.queue.empty():
-            # nothing left to run what is queued (e.g. an init error): start again, as Lambda would
+            # a healthy environment died (timeout, crash) with work queued: start another, as Lambda would
             self._track(asyncio.create_task(self._spawn()))
 
     def _on_timeout(self, worker: Worker, invocation: Invocation) -> None:
@@ -177,14 +190,13 @@ class FunctionPool:
 
     async def _next(self, worker: Worker, receive: Receive) -> Invocation | None:
         await read_body(receive)  # the GET's empty body; the next receive() reports a disconnect
-        worker.waiting = True
+        worker.polled = True
         self._polled.set()
         getter = asyncio.ensure_future(self.queue.get())
         disconnect = asyncio.ensure_future(receive())
         try:
             await asyncio.wait({getter, disconnect}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            worker.waiting = False
             disconnect.cancel()
         if not getter.done():
             getter.cancel()
@@ -227,10 +239,8 @@ class FunctionPool:
         body = await read_body(receive)
         if action == "/init/error":
             error = _error_from(body, "Runtime.InitError")
+            self._fail_queued(error)  # Lambda answers queued invocations with the init error
             self._retire(worker, error)
-            while not self.queue.empty():  # Lambda answers queued invocations with the init error
-                queued = self.queue.get_nowait()
-                queued.future.set_exception(error)
         elif action.startswith("/invocation/"):
             request_id, _, outcome = action[len("/invocation/") :].partition("/")
             invocation = worker.current
@@ -258,10 +268,7 @@ class FunctionPool:
 
     async def stop(self) -> None:
         shutdown = InvocationError("Runtime.Shutdown", "the local cloud is stopping")
-        while not self.queue.empty():
-            queued = self.queue.get_nowait()
-            if not queued.future.done():
-                queued.future.set_exception(shutdown)
+        self._fail_queued(shutdown)
         for worker in list(self.workers.values()):
             self._retire(worker, shutdown)
         for task in list(self._tasks):

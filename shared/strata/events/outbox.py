@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 PUT_EVENTS_BATCH = 10  # EventBridge accepts at most 10 entries per PutEvents call
+# A row that failed this often is parked (left with its last_error for an operator), so it cannot starve the rest.
+MAX_PUBLISH_ATTEMPTS = 20
 
 
 @dataclass
@@ -50,7 +52,10 @@ async def unit_of_work(tenant_id: UUID | None = None) -> AsyncIterator[UnitOfWor
         uow = UnitOfWork(conn)
         yield uow
     if uow.events:
-        await publish_events(uow.events)
+        try:
+            await publish_events(uow.events)
+        except Exception:  # committed is committed: the caller must not see a failure; the sweeper retries
+            logger.exception("publishing after commit failed; left for the outbox sweeper")
 
 
 def put_entries(entries: list[dict[str, Any]]) -> list[bool]:
@@ -102,9 +107,11 @@ async def sweep_outbox(older_than_s: float | None = None, limit: int = 500) -> i
         rows = await conn.fetch(
             """SELECT event_id, detail_type, detail FROM outbox
                WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1)
-               ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+                 AND attempts < $3
+               ORDER BY attempts, created_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
             age,
             limit,
+            MAX_PUBLISH_ATTEMPTS,
         )
         events: list[Event] = []
         for row in rows:  # one unreadable row (a contract changed since) must not hold back the others

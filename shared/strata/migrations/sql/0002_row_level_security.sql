@@ -12,7 +12,18 @@ GRANT strata_app TO CURRENT_USER;
 GRANT USAGE ON SCHEMA public TO strata_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO strata_app;
 REVOKE ALL ON schema_migrations FROM strata_app;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO strata_app;
+-- Partitions get no grants: the application reaches them only through their parent, whose policy applies.
+-- (No default privileges either: each later migration grants its own tables explicitly.)
+DO $$
+DECLARE
+    p text;
+BEGIN
+    FOR p IN SELECT c.relname FROM pg_class c
+             WHERE c.relispartition AND c.relkind IN ('r', 'p') AND c.relnamespace = 'public'::regnamespace LOOP
+        EXECUTE format('REVOKE ALL ON %I FROM strata_app', p);
+    END LOOP;
+END
+$$;
 
 CREATE FUNCTION strata_tenant() RETURNS uuid LANGUAGE sql STABLE
     AS $$ SELECT nullif(current_setting('app.tenant_id', true), '')::uuid $$;

@@ -24,6 +24,8 @@ BEGIN
                            month, month + interval '1 month', partition);
             EXECUTE format('ALTER TABLE event_log ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                            partition, month, month + interval '1 month');
+            -- reachable only through event_log, whose row-level security applies
+            EXECUTE format('REVOKE ALL ON %I FROM PUBLIC, strata_app', partition);
             created := created + 1;
         END IF;
         month := month + interval '1 month';
