@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
 
 from strata.config import get_settings
 
 if TYPE_CHECKING:  # redis is imported on first use, keeping it out of the cold start
     import redis.asyncio as aioredis
+
+logger = Logger(child=True)
 
 _client: aioredis.Redis | None = None
 _client_loop: asyncio.AbstractEventLoop | None = None
@@ -40,3 +46,29 @@ async def reset_redis() -> None:
 async def ping() -> None:
     """Readiness probe: PING."""
     await get_redis().ping()
+
+
+async def read_through(key: str, load: Callable[[], Awaitable[Any]], ttl_s: int = 300) -> Any:
+    """The JSON value cached under `key`, else `load()` cached for `ttl_s`. Redis being down costs a cache miss,
+    never a failed request."""
+    try:
+        cached = await get_redis().get(key)
+        if cached is not None:
+            return json.loads(cached)
+    except Exception as exc:  # a cache is an optimisation: fall through to the source of truth
+        logger.warning("cache read failed", extra={"key": key, "error": str(exc)})
+    value = await load()
+    if value is not None:
+        try:
+            await get_redis().set(key, json.dumps(value, default=str), ex=ttl_s)
+        except Exception as exc:
+            logger.warning("cache write failed", extra={"key": key, "error": str(exc)})
+    return value
+
+
+async def invalidate(*keys: str) -> None:
+    """Forget cached values after a write (committed first, so a reader cannot re-cache the old value for long)."""
+    try:
+        await get_redis().delete(*keys)
+    except Exception as exc:  # the TTL bounds how long a stale entry can live
+        logger.warning("cache invalidation failed", extra={"keys": list(keys), "error": str(exc)})

@@ -44,6 +44,10 @@ class ConflictError(ProblemError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class PreconditionFailedError(ProblemError):
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
+
 class PayloadTooLargeError(ProblemError):
     status, slug, title = 413, "payload-too-large", "Payload too large"
 

@@ -3,7 +3,7 @@
 import base64
 import json
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 from uuid import UUID
 
 from fastapi import Depends, Query
@@ -48,27 +48,58 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise BadRequestError("the cursor is not one this API issued") from exc
 
 
+class Where:
+    """The WHERE clause of a tenant's query, built from fragments whose `{}` become bind parameters."""
+
+    def __init__(self, tenant_id: UUID) -> None:
+        self.tenant_id = tenant_id
+        self.clauses = ["tenant_id = $1"]
+        self.args: list[Any] = [tenant_id]
+
+    def bind(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def add(self, fragment: str, *values: Any) -> Self:
+        """e.g. `where.add("status = {}", "active")`; a fragment without `{}` is added as it is."""
+        self.clauses.append(fragment.format(*(self.bind(v) for v in values)))
+        return self
+
+    def add_if(self, value: Any, fragment: str) -> Self:
+        """Add `fragment` bound to `value` only when a value was given (optional filters)."""
+        return self.add(fragment, value) if value is not None else self
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.clauses)
+
+
 async def fetch_page(
-    table: str, columns: str, id_column: str, tenant_id: UUID, request: PageRequest
+    table: str,
+    columns: str,
+    id_column: str,
+    where: Where | UUID,
+    request: PageRequest,
+    order_column: str = "created_at",
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Rows of `table` for `tenant_id` ordered by (created_at, id) descending, after `request.cursor`."""
-    args: list[Any] = [tenant_id, request.limit + 1]
-    after = ""
+    """Rows of `table` matching `where` (or all of a tenant's), newest first by (order_column, id), after
+    `request.cursor`. Table and column names are the caller's constants, never input."""
+    where = where if isinstance(where, Where) else Where(where)
     if request.cursor:
-        created_at, row_id = decode_cursor(request.cursor)
-        args += [created_at, row_id]
-        after = f"AND (created_at, {id_column}) < ($3, $4)"
+        ordered_at, row_id = decode_cursor(request.cursor)
+        where.add(f"({order_column}, {id_column}) < ({{}}, {{}})", ordered_at, row_id)
+    limit = where.bind(request.limit + 1)
     rows = await db.fetch(
-        f"SELECT {columns}, created_at FROM {table} WHERE tenant_id = $1 {after} "  # noqa: S608 - identifiers are constants
-        f"ORDER BY created_at DESC, {id_column} DESC LIMIT $2",
-        *args,
-        tenant_id=tenant_id,
+        f"SELECT {columns}, {order_column} FROM {table} WHERE {where.sql} "  # noqa: S608 - constants and $n only
+        f"ORDER BY {order_column} DESC, {id_column} DESC LIMIT {limit}",
+        *where.args,
+        tenant_id=where.tenant_id,
     )
     items = [dict(r) for r in rows[: request.limit]]
     next_cursor = None
     if len(rows) > request.limit:
         last = items[-1]
-        next_cursor = encode_cursor(last["created_at"], last[id_column])
+        next_cursor = encode_cursor(last[order_column], last[id_column])
     return items, next_cursor
 
 

@@ -13,7 +13,7 @@ from strata import db
 from strata.config import get_settings
 from strata.errors import NotFoundError
 from strata.events.outbox import PUT_EVENTS_BATCH, put_entries
-from strata.pagination import PageRequest, decode_cursor, encode_cursor
+from strata.pagination import PageRequest, Where, fetch_page
 
 logger = Logger(child=True)
 
@@ -67,26 +67,8 @@ async def store(message_id: str, body: str, attributes: dict[str, str]) -> bool:
 async def list_page(
     tenant_id: UUID, page: PageRequest, status: str | None, detail_type: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    clauses: list[str] = ["tenant_id = $1"]
-    args: list[Any] = [tenant_id]
-    for column, value in (("status", status), ("detail_type", detail_type)):
-        if value:
-            args.append(value)
-            clauses.append(f"{column} = ${len(args)}")
-    if page.cursor:
-        created_at, row_id = decode_cursor(page.cursor)
-        args += [created_at, row_id]
-        clauses.append(f"(created_at, dead_letter_id) < (${len(args) - 1}, ${len(args)})")
-    args.append(page.limit + 1)
-    rows = await db.fetch(
-        f"SELECT {COLUMNS} FROM dead_letters WHERE {' AND '.join(clauses)} "  # noqa: S608 - constants and $n only
-        f"ORDER BY created_at DESC, dead_letter_id DESC LIMIT ${len(args)}",
-        *args,
-        tenant_id=tenant_id,
-    )
-    items = [dict(r) for r in rows[: page.limit]]
-    more = len(rows) > page.limit
-    return items, encode_cursor(items[-1]["created_at"], items[-1]["dead_letter_id"]) if more else None
+    where = Where(tenant_id).add_if(status, "status = {}").add_if(detail_type, "detail_type = {}")
+    return await fetch_page("dead_letters", COLUMNS.replace(", created_at", ""), "dead_letter_id", where, page)
 
 
 async def get(tenant_id: UUID, dead_letter_id: UUID) -> dict[str, Any]:

@@ -7,28 +7,70 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from strata import db
 from strata.events import Event
-from strata.pagination import PageRequest, decode_cursor, encode_cursor
+from strata.pagination import PageRequest, Where, fetch_page
 
 if TYPE_CHECKING:  # asyncpg itself loads with the pool, not at cold start
     import asyncpg
 
 
-async def insert_agent(
-    conn: asyncpg.Connection, tenant_id: UUID, agent_id: UUID, name: str, did: str, capabilities: list[str]
-) -> dict[str, Any]:
+AGENT_COLUMNS = "agent_id, name, did, description, capabilities, metadata, status, version, updated_at, deleted_at"
+
+
+async def insert_agent(conn: asyncpg.Connection, tenant_id: UUID, agent: dict[str, Any]) -> dict[str, Any]:
     row = await conn.fetchrow(
-        """INSERT INTO agents (agent_id, tenant_id, name, did, capabilities) VALUES ($1, $2, $3, $4, $5)
-           RETURNING agent_id, name, did, capabilities, status, created_at, updated_at""",
-        agent_id,
+        f"""INSERT INTO agents (agent_id, tenant_id, name, did, description, capabilities, metadata)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {AGENT_COLUMNS}, created_at""",  # noqa: S608
+        agent["agent_id"],
         tenant_id,
-        name,
-        did,
-        capabilities,
+        agent["name"],
+        agent["did"],
+        agent["description"],
+        agent["capabilities"],
+        agent["metadata"],
     )
     assert row is not None
     return dict(row)
+
+
+async def get_agent(conn: asyncpg.Connection, agent_id: UUID, *, for_update: bool = False) -> dict[str, Any] | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"SELECT {AGENT_COLUMNS}, created_at FROM agents WHERE agent_id = $1 AND deleted_at IS NULL{lock}",  # noqa: S608
+        agent_id,
+    )
+    return dict(row) if row else None
+
+
+async def update_agent(conn: asyncpg.Connection, agent_id: UUID, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply `changes` (column -> value, columns from the caller's fixed set) and bump the version."""
+    sets = ", ".join(f"{column} = ${n}" for n, column in enumerate(changes, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE agents SET {sets}, version = version + 1, updated_at = now() WHERE agent_id = $1 "  # noqa: S608
+        f"RETURNING {AGENT_COLUMNS}, created_at",
+        agent_id,
+        *changes.values(),
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def list_agents(
+    tenant_id: UUID,
+    page: PageRequest,
+    status: str | None,
+    name_prefix: str | None,
+    capability: str | None,
+    include_deleted: bool,
+) -> tuple[list[dict[str, Any]], str | None]:
+    where = Where(tenant_id).add_if(status, "status = {}").add_if(capability, "capabilities ? {}")
+    if name_prefix is not None:
+        where.add(
+            "name LIKE {} ESCAPE '\\'", name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+    if not include_deleted:
+        where.add("deleted_at IS NULL")
+    return await fetch_page("agents", AGENT_COLUMNS, "agent_id", where, page)
 
 
 async def archive(conn: asyncpg.Connection, event: Event) -> bool:
@@ -50,6 +92,9 @@ async def archive(conn: asyncpg.Connection, event: Event) -> bool:
     return status.endswith(" 1")
 
 
+EVENT_COLUMNS = "event_id, source, detail_type, correlation_id, causation_id, aggregate_type, aggregate_id, detail"
+
+
 @dataclass(frozen=True)
 class EventFilter:
     """What `GET /v1/events` narrows the log by; every field is optional."""
@@ -66,31 +111,8 @@ async def list_events(
     tenant_id: UUID, page: PageRequest, where: EventFilter
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The tenant's archived events, newest first, filtered and cursor paginated."""
-    clauses, args = ["tenant_id = $1"], [tenant_id]
-
-    def bind(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
+    query = Where(tenant_id)
     for column in ("detail_type", "correlation_id", "aggregate_type", "aggregate_id"):
-        value = getattr(where, column)
-        if value:
-            clauses.append(f"{column} = {bind(value)}")
-    if where.since:
-        clauses.append(f"occurred_at >= {bind(where.since)}")
-    if where.until:
-        clauses.append(f"occurred_at < {bind(where.until)}")
-    if page.cursor:
-        occurred_at, event_id = decode_cursor(page.cursor)
-        clauses.append(f"(occurred_at, event_id) < ({bind(occurred_at)}, {bind(event_id)})")
-    limit = bind(page.limit + 1)
-    rows = await db.fetch(
-        "SELECT event_id, source, detail_type, correlation_id, causation_id, occurred_at, aggregate_type, "  # noqa: S608 - only $n markers are interpolated
-        "aggregate_id, detail FROM event_log "
-        f"WHERE {' AND '.join(clauses)} ORDER BY occurred_at DESC, event_id DESC LIMIT {limit}",
-        *args,
-        tenant_id=tenant_id,
-    )
-    items = [dict(r) for r in rows[: page.limit]]
-    more = len(rows) > page.limit
-    return items, encode_cursor(items[-1]["occurred_at"], items[-1]["event_id"]) if more else None
+        query.add_if(getattr(where, column), f"{column} = {{}}")
+    query.add_if(where.since, "occurred_at >= {}").add_if(where.until, "occurred_at < {}")
+    return await fetch_page("event_log", EVENT_COLUMNS, "event_id", query, page, order_column="occurred_at")

@@ -1,52 +1,119 @@
-"""Agents: list and create (each gets a DID)."""
+"""Agents: register (each gets a DID), read, list with filters, update with If-Match, soft delete."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from strata.auth import Principal
-from strata.pagination import add_list_route
+from strata.etags import expected_version, set_etag
+from strata.pagination import Page, PageRequest, page_request
 from strata.web import require_scope
-from strata_data import service
+from strata_data import service, store
 
 router = APIRouter(tags=["agents"])
+Status = Literal["active", "paused", "retired"]
+Capability = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
+Metadata = Annotated[dict[str, Any], Field(max_length=50)]
 
 
 class Agent(BaseModel):
     agent_id: UUID
     name: str
     did: str
+    description: str
     capabilities: list[str]
-    status: str
+    metadata: dict[str, Any]
+    status: Status
+    version: int
     created_at: datetime
     updated_at: datetime
+    deleted_at: datetime | None = None
 
 
 class AgentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
-    capabilities: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=50)
+    description: str = Field(default="", max_length=2000)
+    capabilities: list[Capability] = Field(default_factory=list, max_length=50)
+    metadata: Metadata = Field(default_factory=dict)
 
 
-add_list_route(
-    router,
-    "/v1/agents",
-    Agent,
-    table="agents",
-    id_column="agent_id",
-    scope="agents:read",
-    summary="List the tenant's agents, newest first.",
-)
+class AgentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = Field(default=None, max_length=2000)
+    capabilities: list[Capability] | None = Field(default=None, max_length=50)
+    metadata: Metadata | None = None
+    status: Status | None = None
+
+
+@router.get("/v1/agents", response_model=Page[Agent], summary="List the tenant's agents.")
+async def list_agents(
+    principal: Annotated[Principal, Depends(require_scope("agents:read"))],
+    page: Annotated[PageRequest, Depends(page_request)],
+    status: Status | None = None,
+    name_prefix: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    capability: Annotated[str | None, Query(max_length=100)] = None,
+    include_deleted: bool = False,
+) -> dict[str, Any]:
+    """List the tenant's agents."""
+    items, next_cursor = await store.list_agents(
+        principal.tenant_id, page, status, name_prefix, capability, include_deleted
+    )
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.post("/v1/agents", status_code=201, response_model=Agent, summary="Register an agent.")
 async def create_agent(
-    body: AgentCreate, request: Request, principal: Annotated[Principal, Depends(require_scope("agents:write"))]
+    body: AgentCreate,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(require_scope("agents:write"))],
 ) -> dict[str, Any]:
     """Register an agent."""
-    return await service.create_agent(principal.tenant_id, body.name, body.capabilities, request.state.correlation_id)
+    agent = await service.create_agent(principal.tenant_id, body.model_dump(), request.state.correlation_id)
+    set_etag(response, agent["version"])
+    response.headers["Location"] = f"/v1/agents/{agent['agent_id']}"
+    return agent
+
+
+@router.get("/v1/agents/{agent_id}", response_model=Agent, summary="Read an agent.")
+async def get_agent(
+    agent_id: UUID, response: Response, principal: Annotated[Principal, Depends(require_scope("agents:read"))]
+) -> dict[str, Any]:
+    """Read an agent."""
+    agent = await service.get_agent(principal.tenant_id, agent_id)
+    set_etag(response, agent["version"])
+    return agent
+
+
+@router.patch("/v1/agents/{agent_id}", response_model=Agent, summary="Update an agent (If-Match honoured).")
+async def update_agent(
+    agent_id: UUID,
+    body: AgentUpdate,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(require_scope("agents:write"))],
+) -> dict[str, Any]:
+    """Update an agent (If-Match honoured)."""
+    agent = await service.update_agent(
+        principal.tenant_id,
+        agent_id,
+        {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None},
+        expected_version(request),
+        request.state.correlation_id,
+    )
+    set_etag(response, agent["version"])
+    return agent
+
+
+@router.delete("/v1/agents/{agent_id}", status_code=204, summary="Delete an agent (soft; If-Match honoured).")
+async def delete_agent(
+    agent_id: UUID, request: Request, principal: Annotated[Principal, Depends(require_scope("agents:write"))]
+) -> None:
+    """Delete an agent (soft; If-Match honoured)."""
+    await service.delete_agent(principal.tenant_id, agent_id, expected_version(request), request.state.correlation_id)
