@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 
@@ -30,6 +33,20 @@ class Platform:
 
     async def new_tenant(self, name: str, scopes: list[str] | None = None) -> dict[str, Any]:
         return await self.cloud.bootstrap_key(name, scopes)
+
+    async def invoke(self, function: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Invoke a function through the local cloud's Lambda Invoke API, as `aws lambda invoke` would:
+        returns Lambda's answer (`FunctionError` is set when the function failed) with `Payload` decoded."""
+        client = boto3.client(
+            "lambda",
+            endpoint_url=self.cloud.lambda_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        result = await asyncio.to_thread(client.invoke, FunctionName=function, Payload=json.dumps(payload))
+        answer: dict[str, Any] = {**result, "Payload": json.loads(result["Payload"].read() or b"null")}
+        return answer
 
 
 @pytest.fixture(scope="session")

@@ -235,31 +235,13 @@ async def test_the_scheduled_sweeper_publishes_what_a_crash_left_unsent(platform
 
 
 async def test_functions_answer_the_lambda_invoke_api(platform: Platform) -> None:
-    client = _lambda_client(platform)
-
-    result = await asyncio.to_thread(
-        client.invoke, FunctionName="DataFunction", Payload=json.dumps({"command": "migrate"})
-    )
-    missing = await asyncio.to_thread(
-        client.invoke, FunctionName="DataFunction", Payload=json.dumps({"command": "no-such-command"})
-    )
+    result = await platform.invoke("DataFunction", {"command": "migrate"})
+    missing = await platform.invoke("DataFunction", {"command": "no-such-command"})
 
     assert "FunctionError" not in result
-    assert json.loads(result["Payload"].read()) == {"applied": []}  # the cloud migrated at start
+    assert result["Payload"] == {"applied": []}  # the cloud migrated at start
     assert missing["FunctionError"] == "Unhandled"
-    assert json.loads(missing["Payload"].read())["errorType"] == "NoConsumerError"
-
-
-def _lambda_client(platform: Platform) -> Any:
-    import boto3
-
-    return boto3.client(
-        "lambda",
-        endpoint_url=platform.cloud.lambda_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    assert missing["Payload"]["errorType"] == "NoConsumerError"
 
 
 async def _dead_letter_where(platform: Platform, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
@@ -274,7 +256,7 @@ async def _dead_letter_where(platform: Platform, match: Callable[[dict[str, Any]
 async def test_a_failing_consumer_is_retried_then_dead_lettered(platform: Platform) -> None:
     # GIVEN an event on the bus that L01's archive cannot interpret (no such detail type in the registry)
     marker = uuid.uuid4().hex
-    bus = platform.cloud.resolver.physical["EventBus"]  # type: ignore[union-attr]
+    bus = platform.cloud.resource("EventBus")
     before = platform.cloud.pools["DataFunction"].invocations
 
     # WHEN it is published
@@ -322,7 +304,7 @@ async def test_a_dead_letter_replays_through_the_idempotent_consumers(platform: 
         "resources": [],
         "detail": detail,
     }
-    dlq_url = platform.cloud.resolver.physical["EventsDeadLetterQueue"]  # type: ignore[union-attr]
+    dlq_url = platform.cloud.resource("EventsDeadLetterQueue")
     platform.aws("sqs").send_message(
         QueueUrl=dlq_url,
         MessageBody=json.dumps(envelope),

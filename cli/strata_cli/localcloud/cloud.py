@@ -165,6 +165,13 @@ class LocalCloud:
                 resolve.arns[logical] = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
             elif kind == "AWS::SQS::Queue":
                 self._queue(logical, resolve(props["QueueName"]), int(props.get("VisibilityTimeout", 30)))
+            elif kind == "AWS::S3::Bucket":
+                name = resolve(props["BucketName"]) if "BucketName" in props else f"strata-local-{logical.lower()}"
+                s3 = self.clients("s3")
+                with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+                    s3.create_bucket(Bucket=name)
+                resolve.physical[logical] = name
+                resolve.arns[logical] = f"arn:aws:s3:::{name}"
             elif kind == "AWS::SecretsManager::Secret":
                 name = resolve(props["Name"])
                 manager = self.clients("secretsmanager")
@@ -236,6 +243,11 @@ class LocalCloud:
         )
         env.update(self.config.extra_env)
         return env
+
+    def resource(self, logical_id: str) -> str:
+        """What the template's `Ref` of `logical_id` is in this cloud (a bus name, a queue URL, a bucket name)."""
+        assert self.resolver is not None, "the local cloud has not started"
+        return self.resolver.physical[logical_id]
 
     async def invoke(self, function: str, payload: dict[str, Any]) -> Any:
         """Invoke a function directly (like `aws lambda invoke`), returning its decoded result."""

@@ -7,11 +7,17 @@ from typing import Any
 from strata import db
 from strata.events.outbox import sweep_outbox as sweep
 from strata.migrations import apply_migrations
+from strata_data import sessions
 
 
 async def sweep_outbox() -> dict[str, int]:
     """Republish events whose publish after commit did not happen."""
     return {"published": await sweep()}
+
+
+async def expire_sessions() -> dict[str, int]:
+    """End the sessions whose expiry has passed (SessionEnded, reason expired), for every tenant."""
+    return {"expired": await sessions.expire()}
 
 
 async def maintain_event_log() -> dict[str, int]:

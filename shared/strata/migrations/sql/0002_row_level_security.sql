@@ -28,6 +28,18 @@ $$;
 CREATE FUNCTION strata_tenant() RETURNS uuid LANGUAGE sql STABLE
     AS $$ SELECT nullif(current_setting('app.tenant_id', true), '')::uuid $$;
 
+-- What every tenant table gets: the application role may read and write it, only for the transaction's tenant.
+-- Later migrations call this for each table they create.
+CREATE FUNCTION strata_protect_tenant_table(tbl regclass, privileges text DEFAULT 'SELECT, INSERT, UPDATE, DELETE')
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('GRANT %s ON %s TO strata_app', privileges, tbl);
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('CREATE POLICY tenant_isolation ON %s USING (tenant_id = strata_tenant()) '
+                   'WITH CHECK (tenant_id = strata_tenant())', tbl);
+END
+$$;
+
 DO $$
 DECLARE
     t text;
@@ -39,9 +51,7 @@ BEGIN
           AND NOT EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_class k ON k.oid = h.inhrelid
                           WHERE k.relname = c.table_name)
     LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (tenant_id = strata_tenant()) '
-                       'WITH CHECK (tenant_id = strata_tenant())', t);
+        PERFORM strata_protect_tenant_table(t::regclass);
     END LOOP;
 END
 $$;

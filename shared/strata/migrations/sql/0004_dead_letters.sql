@@ -19,6 +19,4 @@ CREATE TABLE dead_letters (
     replayed_at    timestamptz
 );
 CREATE INDEX dead_letters_tenant_created ON dead_letters (tenant_id, created_at DESC);
-GRANT SELECT, INSERT, UPDATE ON dead_letters TO strata_app;
-ALTER TABLE dead_letters ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON dead_letters USING (tenant_id = strata_tenant()) WITH CHECK (tenant_id = strata_tenant());
+SELECT strata_protect_tenant_table('dead_letters', 'SELECT, INSERT, UPDATE');

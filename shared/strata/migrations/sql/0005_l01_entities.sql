@@ -78,16 +78,5 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_tenant_created ON sessions (tenant_id, created_at DESC);
 CREATE INDEX sessions_expiring ON sessions (expires_at) WHERE status = 'active';
 
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['documents', 'document_versions', 'configurations', 'configuration_versions', 'sessions']
-    LOOP
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I TO strata_app', t);
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (tenant_id = strata_tenant()) '
-                       'WITH CHECK (tenant_id = strata_tenant())', t);
-    END LOOP;
-END
-$$;
+SELECT strata_protect_tenant_table(t::regclass, 'SELECT, INSERT, UPDATE')
+FROM unnest(ARRAY['documents', 'document_versions', 'configurations', 'configuration_versions', 'sessions']) AS t;
