@@ -14,11 +14,12 @@ from uuid import UUID
 
 from strata.config import get_settings, service_token_secret
 from strata.errors import ForbiddenError, UnauthorizedError
+from strata.scopes import ADMIN, SERVICE
 
 API_KEY_PREFIX = "sk"
 SERVICE_TOKEN_PREFIX = "svc"  # noqa: S105 - a token prefix, not a secret
-ADMIN_SCOPE = "admin"
-SERVICE_SCOPE = "service"
+ADMIN_SCOPE = ADMIN
+SERVICE_SCOPE = SERVICE
 
 
 @dataclass(frozen=True)

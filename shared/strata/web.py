@@ -18,6 +18,7 @@ from strata import __version__
 from strata.auth import Principal
 from strata.config import get_settings
 from strata.errors import PROBLEM_MEDIA_TYPE, PayloadTooLargeError, ProblemError, UnauthorizedError, problem
+from strata.scopes import SCOPES
 
 logger = Logger(child=True)
 
@@ -161,6 +162,8 @@ def current_principal(request: Request) -> Principal:
 
 def require_scope(scope: str) -> Callable[[Request], Principal]:
     """A dependency that admits only callers holding `scope` (403 problem+json otherwise)."""
+    if scope not in SCOPES:
+        raise ValueError(f"{scope!r} is not in strata.scopes.SCOPES: add it there (with what it allows) first")
 
     def dependency(request: Request) -> Principal:
         principal = current_principal(request)

@@ -24,7 +24,7 @@ from strata.web import create_service_app, require_scope
 SetEnv = Callable[..., None]  # the `settings_env` fixture (tests/unit/conftest.py)
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "events" / "eventbridge"
-SCOPE = "x:read"
+SCOPE = "agents:read"
 
 
 # Factories for real-shaped invocation payloads

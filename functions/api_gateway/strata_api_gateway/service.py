@@ -1,15 +1,19 @@
-"""L09's logic: tenants and API keys."""
+"""L09's logic: tenants and API keys (minted once, stored as salted hashes, rotated with a grace period)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from strata.auth import ADMIN_SCOPE, mint_api_key
-from strata.events.entities import ApiKeyCreated, TenantCreated
+from strata import db
+from strata.auth import ADMIN_SCOPE, Principal, mint_api_key
+from strata.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from strata.events.entities import ApiKeyCreated, ApiKeyRevoked, ApiKeyRotated, TenantCreated
 from strata.events.outbox import unit_of_work
+from strata.scopes import SERVICE, unknown
 from strata_api_gateway import store
 
 
@@ -49,3 +53,101 @@ async def bootstrap(args: dict[str, Any]) -> dict[str, Any]:
         "prefix": record["prefix"],
         "scopes": record["scopes"],
     }
+
+
+def _check_grantable(principal: Principal, scopes: list[str]) -> None:
+    """Only known scopes, never `service`, and (unless the caller is an admin) only scopes the caller holds."""
+    bad = unknown(scopes) + [s for s in scopes if s == SERVICE]
+    if bad:
+        raise InvalidInputError(f"not grantable scopes: {', '.join(sorted(set(bad)))}", scopes=sorted(set(bad)))
+    if ADMIN_SCOPE not in principal.scopes:
+        missing = sorted(set(scopes) - principal.scopes)
+        if missing:
+            raise ForbiddenError(f"a key cannot grant scopes its creator lacks: {', '.join(missing)}")
+
+
+async def create_key(
+    principal: Principal, name: str, scopes: list[str], expires_at: datetime | None, correlation_id: str
+) -> dict[str, Any]:
+    """A new key for the caller's tenant; the token is in the answer only."""
+    _check_grantable(principal, scopes)
+    key, key_id = mint_api_key(), uuid4()
+    async with unit_of_work(principal.tenant_id) as uow:
+        record = await store.insert_key(uow.conn, key_id, principal.tenant_id, name, key, scopes, expires_at)
+        await uow.emit(
+            ApiKeyCreated(
+                tenant_id=principal.tenant_id,
+                correlation_id=correlation_id,
+                key_id=key_id,
+                prefix=key.prefix,
+                scopes=scopes,
+            )
+        )
+    return {**record, "api_key": key.token}
+
+
+async def get_key(tenant_id: UUID, key_id: UUID) -> dict[str, Any]:
+    async with db.transaction(tenant_id) as conn:
+        record = await store.get_key(conn, key_id)
+    if record is None:
+        raise NotFoundError(f"no API key {key_id}")
+    return record
+
+
+async def rotate_key(principal: Principal, key_id: UUID, grace_s: int, correlation_id: str) -> dict[str, Any]:
+    """A new key with the same name and scopes; the old one keeps working for `grace_s` seconds, then expires."""
+    key, new_key_id = mint_api_key(), uuid4()
+    async with unit_of_work(principal.tenant_id) as uow:
+        old = await store.get_key(uow.conn, key_id, for_update=True)
+        if old is None:
+            raise NotFoundError(f"no API key {key_id}")
+        if old["revoked_at"] is not None or (old["expires_at"] is not None and old["expires_at"] <= datetime.now(UTC)):
+            raise ConflictError("a revoked or expired key cannot be rotated; create a new one")
+        _check_grantable(principal, list(old["scopes"]))
+        ends = datetime.now(UTC) + timedelta(seconds=grace_s)
+        if old["expires_at"] is not None:
+            ends = min(ends, old["expires_at"])
+        await store.end_key(uow.conn, key_id, "expires_at", ends)
+        record = await store.insert_key(
+            uow.conn, new_key_id, principal.tenant_id, old["name"], key, list(old["scopes"]), old["expires_at"]
+        )
+        await uow.emit(
+            ApiKeyRotated(
+                tenant_id=principal.tenant_id,
+                correlation_id=correlation_id,
+                key_id=key_id,
+                new_key_id=new_key_id,
+                old_key_expires_at=ends,
+            )
+        )
+        await uow.emit(
+            ApiKeyCreated(
+                tenant_id=principal.tenant_id,
+                correlation_id=correlation_id,
+                key_id=new_key_id,
+                prefix=key.prefix,
+                scopes=list(old["scopes"]),
+            )
+        )
+    return {**record, "api_key": key.token, "previous_key_expires_at": ends}
+
+
+async def revoke_key(principal: Principal, key_id: UUID, correlation_id: str) -> dict[str, Any]:
+    """Revoke at once (the HTTP API may still admit it for the authorizer cache's TTL)."""
+    async with unit_of_work(principal.tenant_id) as uow:
+        current = await store.get_key(uow.conn, key_id, for_update=True)
+        if current is None:
+            raise NotFoundError(f"no API key {key_id}")
+        if current["revoked_at"] is not None:
+            return current
+        revoked = await store.end_key(uow.conn, key_id, "revoked_at", None)
+        await uow.emit(ApiKeyRevoked(tenant_id=principal.tenant_id, correlation_id=correlation_id, key_id=key_id))
+    return revoked
+
+
+async def current_tenant(tenant_id: UUID) -> dict[str, Any]:
+    async with db.transaction(tenant_id) as conn:
+        tenant = await store.get_tenant(conn, tenant_id)
+    if tenant is None:
+        raise NotFoundError("the caller's tenant no longer exists")
+    return tenant

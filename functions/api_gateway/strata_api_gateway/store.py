@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from strata import db
 from strata.auth import NewApiKey
+from strata.pagination import PageRequest, Where, fetch_page
 
 if TYPE_CHECKING:  # asyncpg itself loads with the pool, not at cold start
     import asyncpg
 
+KEY_COLUMNS = "key_id, name, prefix, scopes, expires_at, revoked_at, last_used_at"
+
 
 async def find_active_key(prefix: str) -> asyncpg.Record | None:
-    """The live key with `prefix` (not revoked, not expired, tenant active)."""
+    """The live key with `prefix` (not revoked, not expired, tenant active). Runs as the owner: the authorizer
+    does not know the tenant until it has found the key."""
     pool = await db.get_pool()
     row: asyncpg.Record | None = await pool.fetchrow(
         """SELECT k.key_id, k.tenant_id, k.salt, k.digest, k.scopes FROM api_keys k
@@ -34,12 +39,23 @@ async def insert_tenant(conn: asyncpg.Connection, tenant_id: UUID, name: str) ->
     await conn.execute("INSERT INTO tenants (tenant_id, name) VALUES ($1, $2)", tenant_id, name)
 
 
+async def get_tenant(conn: asyncpg.Connection, tenant_id: UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT tenant_id, name, status, created_at FROM tenants WHERE tenant_id = $1", tenant_id)
+    return dict(row) if row else None
+
+
 async def insert_key(
-    conn: asyncpg.Connection, key_id: UUID, tenant_id: UUID, name: str, key: NewApiKey, scopes: list[str]
+    conn: asyncpg.Connection,
+    key_id: UUID,
+    tenant_id: UUID,
+    name: str,
+    key: NewApiKey,
+    scopes: list[str],
+    expires_at: datetime | None = None,
 ) -> dict[str, Any]:
     row = await conn.fetchrow(
-        """INSERT INTO api_keys (key_id, tenant_id, name, prefix, salt, digest, scopes)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING key_id, name, prefix, scopes, created_at""",
+        f"""INSERT INTO api_keys (key_id, tenant_id, name, prefix, salt, digest, scopes, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {KEY_COLUMNS}, created_at""",  # noqa: S608
         key_id,
         tenant_id,
         name,
@@ -47,6 +63,36 @@ async def insert_key(
         key.salt,
         key.digest,
         scopes,
+        expires_at,
     )
     assert row is not None
     return dict(row)
+
+
+async def get_key(conn: asyncpg.Connection, key_id: UUID, *, for_update: bool = False) -> dict[str, Any] | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"SELECT {KEY_COLUMNS}, created_at FROM api_keys WHERE key_id = $1{lock}",  # noqa: S608
+        key_id,
+    )
+    return dict(row) if row else None
+
+
+async def end_key(conn: asyncpg.Connection, key_id: UUID, column: str, at: datetime | None) -> dict[str, Any]:
+    """Set `revoked_at` (now) or `expires_at` (`at`) of a key; `column` is one of those two constants."""
+    assert column in ("revoked_at", "expires_at")
+    row = await conn.fetchrow(
+        f"UPDATE api_keys SET {column} = coalesce($2, now()) WHERE key_id = $1 "  # noqa: S608
+        f"RETURNING {KEY_COLUMNS}, created_at",
+        key_id,
+        at,
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def list_keys(tenant_id: UUID, page: PageRequest, include_ended: bool) -> tuple[list[dict[str, Any]], str | None]:
+    where = Where(tenant_id)
+    if not include_ended:
+        where.add("revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())")
+    return await fetch_page("api_keys", KEY_COLUMNS, "key_id", where, page)

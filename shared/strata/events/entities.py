@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 from uuid import UUID
 
@@ -25,6 +26,22 @@ class ApiKeyCreated(Event):
     key_id: UUID
     prefix: str = Field(max_length=32)
     scopes: list[str] = Field(max_length=50)
+
+
+class ApiKeyRotated(Event):
+    DETAIL_TYPE = "ApiKeyRotated"
+    SOURCE = "strata.api_gateway"
+    AGGREGATE: ClassVar[str] = "key_id"
+    key_id: UUID
+    new_key_id: UUID
+    old_key_expires_at: datetime
+
+
+class ApiKeyRevoked(Event):
+    DETAIL_TYPE = "ApiKeyRevoked"
+    SOURCE = "strata.api_gateway"
+    AGGREGATE: ClassVar[str] = "key_id"
+    key_id: UUID
 
 
 class AgentCreated(Event):

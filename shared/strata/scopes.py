@@ -1,0 +1,42 @@
+"""Every scope a credential can hold, with what it allows; routes may only require scopes listed here."""
+
+ADMIN = "admin"  # everything within the tenant
+SERVICE = "service"  # layer-to-layer calls (service tokens only; never grantable to a key)
+
+SCOPES: dict[str, str] = {
+    ADMIN: "Everything within the tenant, including managing its API keys",
+    "agents:read": "Read agents",
+    "agents:write": "Register, change and delete agents",
+    "documents:read": "Read and search documents",
+    "documents:write": "Create, change and delete documents",
+    "config:read": "Read configuration",
+    "config:write": "Change configuration",
+    "sessions:read": "Read sessions",
+    "sessions:write": "Open, change and close sessions",
+    "events:read": "Query the event log",
+    "dead-letters:read": "Inspect dead letters",
+    "dead-letters:replay": "Replay dead letters",
+    "retention:read": "Read retention settings",
+    "retention:write": "Change retention settings",
+    "keys:read": "List API keys (never their secrets)",
+    "keys:write": "Create, rotate and revoke API keys",
+    "tenant:read": "Read the tenant's own record",
+    "goals:read": "Read goals and plans",
+    "goals:write": "Submit goals",
+    "runs:read": "Read runs and their tasks",
+    "runs:write": "Pause, resume, cancel and retry runs",
+    "tools:read": "Read the tool registry",
+    "models:read": "Read the model catalogue",
+    "evaluations:read": "Read evaluations and quality scores",
+    "feedback:read": "Read feedback",
+    "policies:read": "Read policies",
+    "approvals:decide": "Approve or reject approval requests",
+    "webhooks:read": "Read webhooks",
+    "status:read": "Read the platform's status",
+    "console:read": "Use the console's data views",
+}
+
+
+def unknown(scopes: list[str] | set[str] | frozenset[str]) -> list[str]:
+    """The members of `scopes` that are not grantable scopes."""
+    return sorted(s for s in scopes if s not in SCOPES)
