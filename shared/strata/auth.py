@@ -30,6 +30,7 @@ class Principal:
     principal_id: str
     kind: str
     scopes: frozenset[str]
+    tier: str = "standard"
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes or ADMIN_SCOPE in self.scopes or SERVICE_SCOPE in self.scopes
@@ -45,6 +46,7 @@ class Principal:
             "principal_id": self.principal_id,
             "kind": self.kind,
             "scopes": " ".join(sorted(self.scopes)),
+            "tier": self.tier,
         }
 
     @classmethod
@@ -55,6 +57,7 @@ class Principal:
                 principal_id=str(context["principal_id"]),
                 kind=str(context["kind"]),
                 scopes=frozenset(str(context.get("scopes", "")).split()),
+                tier=str(context.get("tier") or "standard"),
             )
         except (KeyError, ValueError) as exc:
             raise UnauthorizedError("the request carries no valid authorizer context") from exc

@@ -56,6 +56,10 @@ class InvalidInputError(ProblemError):
     status, slug, title = 422, "validation", "Invalid input"
 
 
+class TooManyRequestsError(ProblemError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
 class DependencyUnavailableError(ProblemError):
     status, slug, title = 503, "unavailable", "Dependency unavailable"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -17,8 +17,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strata import __version__
 from strata.auth import Principal
 from strata.config import get_settings
-from strata.errors import PROBLEM_MEDIA_TYPE, PayloadTooLargeError, ProblemError, UnauthorizedError, problem
+from strata.errors import (
+    PROBLEM_MEDIA_TYPE,
+    DependencyUnavailableError,
+    PayloadTooLargeError,
+    ProblemError,
+    TooManyRequestsError,
+    UnauthorizedError,
+    problem,
+)
 from strata.scopes import SCOPES
+
+if TYPE_CHECKING:
+    from strata.ratelimit import Decision
 
 logger = Logger(child=True)
 
@@ -87,7 +98,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
 
 
 class RequestContextMiddleware:
-    """Pure ASGI middleware: request/correlation ids, body size limit, timing header."""
+    """Pure ASGI middleware: request/correlation ids, body size limit, rate limits, timing header."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -120,6 +131,25 @@ class RequestContextMiddleware:
             )
             await response(scope, receive, send)
             return
+        ids = {"x-request-id": request_id, "x-correlation-id": correlation_id}
+        try:
+            limited = await _rate_limit(event)
+        except DependencyUnavailableError as unavailable:
+            response = ProblemResponse(
+                unavailable.to_problem(scope.get("path"), request_id),
+                status_code=503,
+                headers={"Retry-After": "1", **ids},
+            )
+            await response(scope, receive, send)
+            return
+        if limited is not None and not limited.allowed:
+            over = TooManyRequestsError("this key or tenant is over its rate limit; retry after the Retry-After delay")
+            response = ProblemResponse(
+                over.to_problem(scope.get("path"), request_id), status_code=429, headers={**limited.headers(), **ids}
+            )
+            await response(scope, receive, send)
+            return
+        rate_headers = [(k.lower().encode(), v.encode()) for k, v in limited.headers().items()] if limited else []
 
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -127,11 +157,33 @@ class RequestContextMiddleware:
                     (b"x-request-id", request_id.encode("latin-1")),
                     (b"x-correlation-id", correlation_id.encode("latin-1")),
                     (b"server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()),
+                    *rate_headers,
                 ]
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
         await self.app(scope, receive, send_with_ids)
+
+
+async def _rate_limit(event: dict[str, Any]) -> Decision | None:
+    """Charge an authenticated request to its key's and tenant's buckets; None for public routes, service calls,
+    and (when configured to fail open) an unreachable Redis."""
+    context = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda")
+    if not isinstance(context, dict) or context.get("kind") == "service":
+        return None
+    from strata import ratelimit
+
+    try:
+        principal = Principal.from_context(context)
+    except UnauthorizedError:
+        return None  # the route's own check answers 401
+    try:
+        return await ratelimit.charge(str(principal.tenant_id), principal.principal_id, ratelimit.tier(principal.tier))
+    except Exception as exc:  # Redis down: the operator chose whether that admits or refuses traffic
+        logger.warning("rate limiter unavailable", extra={"error": str(exc)[:300]})
+        if get_settings().rate_limit_fail_open:
+            return None
+        raise DependencyUnavailableError("rate limiting is unavailable, and this platform fails closed") from exc
 
 
 async def _buffer_body(receive: Receive, limit: int) -> tuple[int, Receive]:

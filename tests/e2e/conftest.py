@@ -53,8 +53,15 @@ class Platform:
 async def platform(project_root: Path) -> AsyncIterator[Platform]:
     state = make_state_dir("e2e")
     # fast retries and a 1 s tick for the template's schedules, so tests see them without long waits
+    # a tier that barely refills, so a rate-limit test can count exactly
+    slow_tier = {"e2e-slow": {"key_rps": 0.01, "key_burst": 10, "tenant_rps": 0.01, "tenant_burst": 100}}
     config = LocalCloudConfig(
-        root=project_root, state_dir=state, port=0, retry_base_delay_s=0.05, schedule_period_s=1.0
+        root=project_root,
+        state_dir=state,
+        port=0,
+        retry_base_delay_s=0.05,
+        schedule_period_s=1.0,
+        extra_env={"STRATA_RATE_LIMIT_TIERS": json.dumps(slow_tier)},
     )
     cloud = LocalCloud(config)
     try:

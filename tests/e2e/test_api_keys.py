@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests.e2e.conftest import Platform
@@ -101,3 +103,27 @@ async def test_another_tenants_keys_are_not_found(platform: Platform) -> None:
         assert_problem(answer, 404)
     listed = (await platform.api.get("/v1/api-keys", headers=admin_b)).json()["items"]
     assert key["key_id"] not in {k["key_id"] for k in listed}
+
+
+async def test_a_tenant_over_its_tier_gets_429_with_retry_after(platform: Platform) -> None:
+    # GIVEN a tenant on a tier of 10 requests of burst per key that barely refills (configured by this cloud)
+    tenant = await platform.new_tenant(f"limited-{uuid.uuid4().hex[:8]}")
+    conn = await asyncpg.connect(platform.cloud.services.database_url)
+    try:
+        await conn.execute("UPDATE tenants SET tier = 'e2e-slow' WHERE tenant_id = $1", uuid.UUID(tenant["tenant_id"]))
+    finally:
+        await conn.close()
+    headers = platform.auth(tenant["api_key"])
+
+    # WHEN it sends 15 requests at once
+    answers = await asyncio.gather(*(platform.api.get("/v1/agents", headers=headers) for _ in range(15)))
+
+    # THEN the burst passes with RateLimit headers, and the rest are 429 problems saying when to retry
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses.count(200) == 10
+    assert statuses.count(429) == 5
+    passed = next(a for a in answers if a.status_code == 200)
+    assert passed.headers["ratelimit-limit"] == "10"
+    refused = next(a for a in answers if a.status_code == 429)
+    assert int(refused.headers["retry-after"]) >= 1
+    assert assert_problem(refused, 429)["type"].endswith("/rate-limited")

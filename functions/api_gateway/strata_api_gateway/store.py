@@ -21,7 +21,7 @@ async def find_active_key(prefix: str) -> asyncpg.Record | None:
     does not know the tenant until it has found the key."""
     pool = await db.get_pool()
     row: asyncpg.Record | None = await pool.fetchrow(
-        """SELECT k.key_id, k.tenant_id, k.salt, k.digest, k.scopes FROM api_keys k
+        """SELECT k.key_id, k.tenant_id, k.salt, k.digest, k.scopes, t.tier FROM api_keys k
            JOIN tenants t ON t.tenant_id = k.tenant_id
            WHERE k.prefix = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
              AND t.status = 'active'""",

@@ -1,0 +1,120 @@
+"""Token-bucket rate limits in Redis: one Lua script checks and charges every bucket of a request atomically."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+from strata.cache import get_redis
+from strata.config import get_settings
+
+# KEYS: one bucket per key; ARGV: now_ms, cost, then (rate_per_s, burst) per bucket.
+# A request passes only if every bucket holds `cost` tokens; then all are charged. Returns
+# {allowed, remaining of the tightest bucket, ms until a token is back in it, ms until the denying bucket allows}.
+TOKEN_BUCKETS = """
+local now, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
+local state, allowed, wait = {}, 1, 0
+local remaining, refill = math.huge, 0
+for i, key in ipairs(KEYS) do
+  local rate, burst = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  local saved = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens, ts = tonumber(saved[1]) or burst, tonumber(saved[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
+  state[i] = {key, tokens, rate, burst}
+  if tokens < cost then
+    allowed = 0
+    wait = math.max(wait, math.ceil((cost - tokens) * 1000 / rate))
+  end
+end
+for i, s in ipairs(state) do
+  local tokens = s[2]
+  if allowed == 1 then tokens = tokens - cost end
+  redis.call('HSET', s[1], 'tokens', tokens, 'ts', now)
+  redis.call('PEXPIRE', s[1], math.ceil(s[4] * 1000 / s[3]) + 1000)
+  if tokens < remaining then
+    remaining = tokens
+    refill = math.ceil((s[4] - tokens) * 1000 / s[3])
+  end
+end
+return {allowed, math.floor(remaining), refill, wait}
+"""  # noqa: S105 - a Lua script, not a secret
+
+
+class Tier(BaseModel):
+    """Requests per second and burst, for each key and for the tenant as a whole."""
+
+    key_rps: float = Field(gt=0)
+    key_burst: int = Field(ge=1)
+    tenant_rps: float = Field(gt=0)
+    tenant_burst: int = Field(ge=1)
+
+
+DEFAULT_TIERS: dict[str, Tier] = {
+    "free": Tier(key_rps=2, key_burst=10, tenant_rps=5, tenant_burst=20),
+    "standard": Tier(key_rps=20, key_burst=50, tenant_rps=100, tenant_burst=200),
+    "enterprise": Tier(key_rps=200, key_burst=400, tenant_rps=1000, tenant_burst=2000),
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_s: int
+    retry_after_s: int
+
+    def headers(self) -> dict[str, str]:
+        """IETF RateLimit fields (and Retry-After when denied)."""
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_s),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.retry_after_s)
+        return headers
+
+
+_script_sha: str | None = None
+
+
+@lru_cache
+def tiers() -> dict[str, Tier]:
+    """The built-in tiers, overridden or extended by STRATA_RATE_LIMIT_TIERS."""
+    configured = get_settings().rate_limit_tiers
+    extra = {name: Tier.model_validate(value) for name, value in json.loads(configured).items()} if configured else {}
+    return {**DEFAULT_TIERS, **extra}
+
+
+def tier(name: str) -> Tier:
+    return tiers().get(name) or tiers()["standard"]
+
+
+async def charge(tenant_id: str, key_id: str, tier: Tier, cost: int = 1) -> Decision:
+    """Charge one request to the key's and the tenant's buckets (raises when Redis is unreachable)."""
+    global _script_sha
+    redis = get_redis()
+    keys = [f"strata:rl:{tenant_id}:key:{key_id}", f"strata:rl:{tenant_id}:tenant"]
+    args = [int(time.time() * 1000), cost, tier.key_rps, tier.key_burst, tier.tenant_rps, tier.tenant_burst]
+    if _script_sha is None:
+        _script_sha = await redis.script_load(TOKEN_BUCKETS)
+    try:
+        allowed, remaining, refill_ms, wait_ms = await redis.evalsha(_script_sha, len(keys), *keys, *args)
+    except Exception as exc:  # the server lost its script cache (a restart): load it again once
+        if "NOSCRIPT" not in str(exc):
+            raise
+        _script_sha = await redis.script_load(TOKEN_BUCKETS)
+        allowed, remaining, refill_ms, wait_ms = await redis.evalsha(_script_sha, len(keys), *keys, *args)
+    return Decision(
+        bool(allowed),
+        tier.key_burst,
+        max(0, int(remaining)),
+        math.ceil(int(refill_ms) / 1000),
+        max(1, math.ceil(int(wait_ms) / 1000)),
+    )
