@@ -26,6 +26,7 @@ from strata.errors import (
     UnauthorizedError,
     problem,
 )
+from strata.idempotency import IdempotencyMiddleware
 from strata.scopes import SCOPES
 
 if TYPE_CHECKING:
@@ -308,6 +309,7 @@ def create_service_app(
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_unexpected)
+    app.add_middleware(IdempotencyMiddleware)  # inner: runs after the request id, body limit and rate limit
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -91,3 +91,19 @@ async def test_agent_writes_reject_bad_input(platform: Platform) -> None:
     assert_problem(await platform.api.patch(url, json={"name": "renamed"}, headers=headers), 422)
     assert_problem(await platform.api.patch(url, json={"capabilities": ["Bad Cap"]}, headers=headers), 422)
     assert_problem(await platform.api.patch(url, json={}, headers={**headers, "if-match": "yesterday"}), 400)
+
+
+async def test_an_idempotency_key_makes_a_retried_create_harmless(platform: Platform) -> None:
+    headers = await _tenant_headers(platform)
+    retry = {**headers, "idempotency-key": f"create-{uuid.uuid4()}"}
+
+    first = await platform.api.post("/v1/agents", json={"name": "once"}, headers=retry)
+    again = await platform.api.post("/v1/agents", json={"name": "once"}, headers=retry)
+    changed = await platform.api.post("/v1/agents", json={"name": "twice"}, headers=retry)
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["agent_id"] == first.json()["agent_id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert_problem(changed, 422)
+    listed = (await platform.api.get("/v1/agents", headers=headers)).json()["items"]
+    assert [a["name"] for a in listed] == ["once"]

