@@ -201,3 +201,21 @@ def migrate(
 
     applied = asyncio.run(run())
     console.print(f"applied: {', '.join(applied)}" if applied else "the schema is up to date")
+
+
+@app.command("event-schemas")
+def event_schemas(
+    out: Annotated[Path | None, typer.Option(help="Write <DetailType>.json files here instead of printing.")] = None,
+) -> None:
+    """Export the JSON Schema of every event contract (the registry in shared/strata/events)."""
+    sys.path.insert(0, str(project_root() / "shared"))
+    from strata.events import EVENT_TYPES
+
+    schemas = {name: EVENT_TYPES[name].model_json_schema() for name in sorted(EVENT_TYPES)}
+    if out is None:
+        console.print_json(data=schemas)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, schema in schemas.items():
+        (out / f"{name}.json").write_text(json.dumps(schema, indent=2) + "\n")
+    console.print(f"wrote {len(schemas)} schemas to {out}")
