@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -73,12 +74,24 @@ class UnknownEventError(BadRequestError):
     slug, title = "unknown-event", "Unknown event type"
 
 
+# The modules that declare contracts; imported on first lookup, so a function pays for them only when it
+# parses an event it did not import itself (thirty-odd models cost ~80 ms of cold start).
+CONTRACT_MODULES = ("entities", "evaluation", "models", "planning", "runtime", "supervision", "tools")
+
+
+def load_contracts() -> dict[str, type[Event]]:
+    """Import every contract module (once) and return the full registry."""
+    for module in CONTRACT_MODULES:
+        importlib.import_module(f"strata.events.{module}")
+    return EVENT_TYPES
+
+
 def event_model(detail_type: str) -> type[Event]:
     """The model registered for `detail_type`."""
-    try:
-        return EVENT_TYPES[detail_type]
-    except KeyError:
-        raise UnknownEventError(f"no event type {detail_type!r} is registered") from None
+    model = EVENT_TYPES.get(detail_type) or load_contracts().get(detail_type)
+    if model is None:
+        raise UnknownEventError(f"no event type {detail_type!r} is registered")
+    return model
 
 
 def parse_eventbridge(event: dict[str, Any]) -> Event:
