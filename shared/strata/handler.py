@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar, Union, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -25,6 +26,25 @@ QueueConsumer = Callable[[Any], Awaitable[None]]  # receives a Powertools SQSRec
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
 ALL_EVENTS = "*"  # a consumer key that receives every event type (L01's archive)
+
+# An entry point given as "package.module:function" is imported on its first invocation, not at cold start:
+# an HTTP request never pays for the modules only a schedule or a consumer needs.
+Target = TypeVar("Target")
+Lazy = Union[Target, str]  # noqa: UP007 - a generic alias needs Union here
+
+
+def resolve(target: Lazy[Target]) -> Target:
+    """The callable itself, or the one a "module:attribute" string names (imported once, then cached)."""
+    if not isinstance(target, str):
+        return target
+    found = _resolved.get(target)
+    if found is None:
+        module, _, attribute = target.partition(":")
+        found = _resolved[target] = getattr(importlib.import_module(module), attribute)
+    return cast(Target, found)
+
+
+_resolved: dict[str, Any] = {}
 
 
 class NoConsumerError(Exception):
@@ -62,11 +82,11 @@ def event_kind(event: Mapping[str, Any]) -> str:
 def make_handler(
     app: FastAPI,
     *,
-    consumers: Mapping[str, Consumer] | None = None,
-    schedules: Mapping[str, Job] | None = None,
-    commands: Mapping[str, Command] | None = None,
-    authorizer: Authorizer | None = None,
-    queue_consumer: QueueConsumer | None = None,
+    consumers: Mapping[str, Lazy[Consumer]] | None = None,
+    schedules: Mapping[str, Lazy[Job]] | None = None,
+    commands: Mapping[str, Lazy[Command]] | None = None,
+    authorizer: Lazy[Authorizer] | None = None,
+    queue_consumer: Lazy[QueueConsumer] | None = None,
 ) -> LambdaHandler:
     """Build the Lambda handler for a layer's app and its event, schedule and command entry points."""
     from mangum import Mangum
@@ -83,7 +103,7 @@ def make_handler(
         if not targets:
             raise NoConsumerError(f"no consumer for {event.DETAIL_TYPE}")
         for target in targets:
-            await target(event)
+            await resolve(target)(event)
         return {"consumed": event.DETAIL_TYPE, "event_id": str(event.event_id)}
 
     def dispatch(kind: str, event: dict[str, Any]) -> Any:
@@ -100,11 +120,11 @@ def make_handler(
 
             # failed records are reported back (ReportBatchItemFailures); the rest of the batch is deleted
             processor = AsyncBatchProcessor(event_type=EventType.SQS)
-            return async_process_partial_response(event, queue_consumer, processor)
+            return async_process_partial_response(event, resolve(queue_consumer), processor)
         if kind == "authorizer":
             if authorizer is None:
                 raise NoConsumerError("this function is not an authorizer")
-            answer = run_in_environment_loop(authorizer(event))
+            answer = run_in_environment_loop(resolve(authorizer)(event))
             if not answer.get("isAuthorized"):
                 metrics.add_metric(name="AuthorizationsDenied", unit=MetricUnit.Count, value=1)
             return answer
@@ -112,11 +132,11 @@ def make_handler(
             job = schedules.get(str(event["schedule"]))
             if job is None:
                 raise NoConsumerError(f"no scheduled job {event['schedule']!r}")
-            return run_in_environment_loop(job())
+            return run_in_environment_loop(resolve(job)())
         command = commands.get(str(event["command"]))
         if command is None:
             raise NoConsumerError(f"no command {event['command']!r}")
-        return run_in_environment_loop(command(dict(event.get("args") or {})))
+        return run_in_environment_loop(resolve(command)(dict(event.get("args") or {})))
 
     def handler(event: dict[str, Any], context: Any) -> Any:
         kind = event_kind(event)

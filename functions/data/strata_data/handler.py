@@ -1,18 +1,20 @@
-"""L01 data layer: the Lambda entry point (HTTP, the event archive, the DLQ, scheduled jobs, migrations)."""
+"""L01 data layer: the Lambda entry point (HTTP, the event archive, the DLQ, scheduled jobs, migrations).
+
+Everything but the HTTP app is named as "module:function" and imported on its first invocation.
+"""
 
 from strata.handler import ALL_EVENTS, make_handler
-from strata_data import consumers, jobs, retention
 from strata_data.app import create_app
 
 handler = make_handler(
     create_app(),
-    consumers={ALL_EVENTS: consumers.archive_event},
+    consumers={ALL_EVENTS: "strata_data.consumers:archive_event"},
     schedules={
-        "sweep_outbox": jobs.sweep_outbox,
-        "maintain_event_log": jobs.maintain_event_log,
-        "expire_sessions": jobs.expire_sessions,
-        "apply_retention": retention.apply_retention,
+        "sweep_outbox": "strata_data.jobs:sweep_outbox",
+        "maintain_event_log": "strata_data.jobs:maintain_event_log",
+        "apply_retention": "strata_data.retention:apply_retention",
+        "expire_sessions": "strata_data.jobs:expire_sessions",
     },
-    commands={"migrate": jobs.migrate},
-    queue_consumer=consumers.keep_dead_letter,
+    commands={"migrate": "strata_data.jobs:migrate"},
+    queue_consumer="strata_data.consumers:keep_dead_letter",
 )
