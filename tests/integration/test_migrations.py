@@ -172,3 +172,17 @@ async def test_the_application_role_cannot_rewrite_the_event_log(fresh_db: async
         )
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await fresh_db.execute("DELETE FROM event_log")
+
+
+async def test_a_consumer_claims_an_event_once(fresh_db: asyncpg.Connection) -> None:
+    from strata.events.entities import AgentDeleted
+    from strata.events.outbox import claim_event
+
+    await apply_migrations(fresh_db)
+    event = AgentDeleted(tenant_id=uuid.uuid4(), correlation_id="c", agent_id=uuid.uuid4())
+
+    first = await claim_event(fresh_db, "runtime.on_agent_deleted", event)
+    again = await claim_event(fresh_db, "runtime.on_agent_deleted", event)
+    other_consumer = await claim_event(fresh_db, "evaluation.on_agent_deleted", event)
+
+    assert (first, again, other_consumer) == (True, False, True)

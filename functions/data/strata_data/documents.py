@@ -13,6 +13,7 @@ from strata.etags import check_version
 from strata.events.entities import DocumentCreated, DocumentDeleted, DocumentUpdated
 from strata.events.outbox import unit_of_work
 from strata.pagination import PageRequest, Where, fetch_page
+from strata_data.versioned import soft_delete_row, update_row
 
 if TYPE_CHECKING:  # asyncpg itself loads with the pool, not at cold start
     import asyncpg
@@ -81,16 +82,8 @@ async def _insert(conn: asyncpg.Connection, tenant_id: UUID, document: dict[str,
 
 
 async def _update(conn: asyncpg.Connection, document_id: UUID, changes: dict[str, Any]) -> dict[str, Any]:
-    """Apply `changes` (column -> value, columns from UPDATABLE only) and bump the version."""
-    sets = ", ".join(f"{column} = ${n}" for n, column in enumerate(changes, start=2))
-    row = await conn.fetchrow(
-        f"UPDATE documents SET {sets}, version = version + 1, updated_at = now() WHERE document_id = $1 "  # noqa: S608
-        f"RETURNING {COLUMNS}",
-        document_id,
-        *changes.values(),
-    )
-    assert row is not None
-    return dict(row)
+    """Apply `changes` (columns from UPDATABLE only) and bump the version."""
+    return await update_row(conn, "documents", "document_id", document_id, changes, COLUMNS)
 
 
 # --- logic -------------------------------------------------------------------------------------------------------
@@ -171,10 +164,7 @@ async def delete_document(
         if current is None:
             raise NotFoundError(f"no document {document_id}")
         check_version(expected_version, current["version"])
-        await uow.conn.execute(
-            "UPDATE documents SET deleted_at = now(), version = version + 1, updated_at = now() WHERE document_id = $1",
-            document_id,
-        )
+        await soft_delete_row(uow.conn, "documents", "document_id", document_id)
         await uow.emit(DocumentDeleted(tenant_id=tenant_id, correlation_id=correlation_id, document_id=document_id))
     await cache.invalidate(_cache_key(tenant_id, document_id))
 

@@ -11,6 +11,7 @@ from strata.etags import check_version
 from strata.events.entities import AgentCreated, AgentDeleted, AgentUpdated
 from strata.events.outbox import unit_of_work
 from strata_data import store
+from strata_data.versioned import soft_delete_row
 
 # retired is terminal; paused agents take no new tasks until resumed
 STATUS_MOVES = {
@@ -105,9 +106,6 @@ async def delete_agent(tenant_id: UUID, agent_id: UUID, expected_version: int | 
         if current is None:
             raise NotFoundError(f"no agent {agent_id}")
         check_version(expected_version, current["version"])
-        await uow.conn.execute(
-            "UPDATE agents SET deleted_at = now(), version = version + 1, updated_at = now() WHERE agent_id = $1",
-            agent_id,
-        )
+        await soft_delete_row(uow.conn, "agents", "agent_id", agent_id)
         await uow.emit(AgentDeleted(tenant_id=tenant_id, correlation_id=correlation_id, agent_id=agent_id))
     await cache.invalidate(_cache_key(tenant_id, agent_id))

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from strata.events import Event
 from strata.pagination import PageRequest, Where, fetch_page
+from strata_data.versioned import update_row
 
 if TYPE_CHECKING:  # asyncpg itself loads with the pool, not at cold start
     import asyncpg
@@ -43,16 +44,8 @@ async def get_agent(conn: asyncpg.Connection, agent_id: UUID, *, for_update: boo
 
 
 async def update_agent(conn: asyncpg.Connection, agent_id: UUID, changes: dict[str, Any]) -> dict[str, Any]:
-    """Apply `changes` (column -> value, columns from the caller's fixed set) and bump the version."""
-    sets = ", ".join(f"{column} = ${n}" for n, column in enumerate(changes, start=2))
-    row = await conn.fetchrow(
-        f"UPDATE agents SET {sets}, version = version + 1, updated_at = now() WHERE agent_id = $1 "  # noqa: S608
-        f"RETURNING {AGENT_COLUMNS}, created_at",
-        agent_id,
-        *changes.values(),
-    )
-    assert row is not None
-    return dict(row)
+    """Apply `changes` (columns from the service's fixed set) and bump the version."""
+    return await update_row(conn, "agents", "agent_id", agent_id, changes, f"{AGENT_COLUMNS}, created_at")
 
 
 async def list_agents(
