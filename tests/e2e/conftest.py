@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import pytest
 
 from strata_cli.localcloud.cloud import LocalCloud, LocalCloudConfig
 from tests.conftest import make_state_dir
+from tests.support.oidc import TestIssuer
 
 
 @dataclass
@@ -50,7 +51,14 @@ class Platform:
 
 
 @pytest.fixture(scope="session")
-async def platform(project_root: Path) -> AsyncIterator[Platform]:
+def oidc_issuer() -> Iterator[TestIssuer]:
+    issuer = TestIssuer().start()
+    yield issuer
+    issuer.stop()
+
+
+@pytest.fixture(scope="session")
+async def platform(project_root: Path, oidc_issuer: TestIssuer) -> AsyncIterator[Platform]:
     state = make_state_dir("e2e")
     # fast retries and a 1 s tick for the template's schedules, so tests see them without long waits
     # a tier that barely refills, so a rate-limit test can count exactly
@@ -61,7 +69,10 @@ async def platform(project_root: Path) -> AsyncIterator[Platform]:
         port=0,
         retry_base_delay_s=0.05,
         schedule_period_s=1.0,
-        extra_env={"STRATA_RATE_LIMIT_TIERS": json.dumps(slow_tier)},
+        extra_env={
+            "STRATA_RATE_LIMIT_TIERS": json.dumps(slow_tier),
+            "STRATA_OIDC_ISSUERS": json.dumps([oidc_issuer.config()]),
+        },
     )
     cloud = LocalCloud(config)
     try:

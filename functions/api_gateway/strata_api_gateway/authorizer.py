@@ -15,9 +15,14 @@ DENY: dict[str, Any] = {"isAuthorized": False}
 
 
 async def resolve_principal(token: str) -> Principal | None:
-    """The principal a bearer token proves, checked against the key store or the service secret."""
+    """The principal a bearer token proves: an API key (checked against the key store), a service token (the
+    service secret) or a JWT from a trusted OIDC issuer."""
     if token.startswith("svc."):
         return verify_service_token(token)
+    if token.startswith("eyJ"):  # a JWT; its verifier (and cryptography) loads only when one arrives
+        from strata_api_gateway import oidc
+
+        return await oidc.verify(token) if oidc.looks_like_jwt(token) else None
     parts = split_api_key(token)
     if parts is None:
         return None
