@@ -19,6 +19,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from strata_cli.openapi import openapi_command
+
 app = typer.Typer(
     help="Strata: an AI-agent platform that runs serverless on AWS, and locally without Docker.",
     no_args_is_help=True,
@@ -219,3 +221,6 @@ def event_schemas(
     for name, schema in schemas.items():
         (out / f"{name}.json").write_text(json.dumps(schema, indent=2) + "\n")
     console.print(f"wrote {len(schemas)} schemas to {out}")
+
+
+app.command("openapi")(openapi_command)

@@ -48,6 +48,34 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise BadRequestError("the cursor is not one this API issued") from exc
 
 
+def encode_position_cursor(position: int) -> str:
+    """The cursor after `position` in a list ordered by a descending integer (a version number)."""
+    return base64.urlsafe_b64encode(json.dumps({"after": position}).encode()).decode().rstrip("=")
+
+
+def decode_position_cursor(cursor: str) -> int:
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["after"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BadRequestError("the cursor is not one this API issued") from exc
+    if not isinstance(position, int) or isinstance(position, bool):
+        raise BadRequestError("the cursor is not one this API issued")
+    return position
+
+
+def page_of(
+    rows: list[dict[str, Any]], request: PageRequest, position_key: str = "version"
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `rows` already ordered by `position_key` (an integer) descending, for bounded lists a query
+    returns whole (an entity's versions): the same `limit`/`cursor` contract as `fetch_page`."""
+    if request.cursor:
+        after = decode_position_cursor(request.cursor)
+        rows = [row for row in rows if row[position_key] < after]
+    items = rows[: request.limit]
+    next_cursor = encode_position_cursor(items[-1][position_key]) if len(rows) > request.limit else None
+    return items, next_cursor
+
+
 class Where:
     """The WHERE clause of a tenant's query, built from fragments whose `{}` become bind parameters."""
 

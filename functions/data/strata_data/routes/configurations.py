@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from strata.auth import Principal
 from strata.errors import BadRequestError
 from strata.etags import expected_version, set_etag
-from strata.pagination import Page, PageRequest, page_request
+from strata.pagination import Page, PageRequest, page_of, page_request
 from strata.web import require_scope
 from strata_data import configurations
 from strata_data.configurations import KEY_PATTERN, MAX_VALUE_BYTES, NAMESPACE_PATTERN
@@ -48,10 +48,6 @@ class ConfigurationVersion(BaseModel):
     value: Any
     deleted: bool
     created_at: datetime
-
-
-class ConfigurationVersions(BaseModel):
-    items: list[ConfigurationVersion]
 
 
 def _create_only(request: Request) -> bool:
@@ -140,11 +136,15 @@ async def delete_configuration(
 
 @router.get(
     "/v1/configurations/{namespace}/{key}/versions",
-    response_model=ConfigurationVersions,
+    response_model=Page[ConfigurationVersion],
     summary="A configuration entry's versions, newest first.",
 )
 async def list_configuration_versions(
-    namespace: Namespace, key: Key, principal: Annotated[Principal, Depends(require_scope("config:read"))]
+    namespace: Namespace,
+    key: Key,
+    principal: Annotated[Principal, Depends(require_scope("config:read"))],
+    page: Annotated[PageRequest, Depends(page_request)],
 ) -> dict[str, Any]:
     """A configuration entry's versions, newest first."""
-    return {"items": await configurations.versions(principal.tenant_id, namespace, key)}
+    items, next_cursor = page_of(await configurations.versions(principal.tenant_id, namespace, key), page)
+    return {"items": items, "next_cursor": next_cursor}

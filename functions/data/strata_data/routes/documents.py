@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from strata.auth import Principal
 from strata.etags import expected_version, set_etag
-from strata.pagination import Page, PageRequest, page_request
+from strata.pagination import Page, PageRequest, page_of, page_request
 from strata.web import require_scope
 from strata_data import documents
 
@@ -86,10 +86,6 @@ class VersionSummary(BaseModel):
     version: int
     title: str
     created_at: datetime
-
-
-class VersionList(BaseModel):
-    items: list[VersionSummary]
 
 
 class DocumentVersion(BaseModel):
@@ -168,12 +164,19 @@ async def delete_document(
     )
 
 
-@router.get("/v1/documents/{document_id}/versions", response_model=VersionList, summary="List a document's versions.")
+@router.get(
+    "/v1/documents/{document_id}/versions",
+    response_model=Page[VersionSummary],
+    summary="List a document's versions.",
+)
 async def list_versions(
-    document_id: UUID, principal: Annotated[Principal, Depends(require_scope("documents:read"))]
+    document_id: UUID,
+    principal: Annotated[Principal, Depends(require_scope("documents:read"))],
+    page: Annotated[PageRequest, Depends(page_request)],
 ) -> dict[str, Any]:
     """List a document's versions, newest first."""
-    return {"items": await documents.list_versions(principal.tenant_id, document_id)}
+    items, next_cursor = page_of(await documents.list_versions(principal.tenant_id, document_id), page)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(
