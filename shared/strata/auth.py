@@ -14,7 +14,7 @@ from uuid import UUID
 
 from strata.config import get_settings, service_token_secret
 from strata.errors import ForbiddenError, UnauthorizedError
-from strata.scopes import ADMIN, SERVICE
+from strata.scopes import ADMIN, SERVICE, implied_by_admin
 
 API_KEY_PREFIX = "sk"
 SERVICE_TOKEN_PREFIX = "svc"  # noqa: S105 - a token prefix, not a secret
@@ -31,9 +31,12 @@ class Principal:
     kind: str
     scopes: frozenset[str]
     tier: str = "standard"
+    cors_origins: tuple[str, ...] = ()  # browser origins the tenant lets call the API
 
     def has(self, scope: str) -> bool:
-        return scope in self.scopes or ADMIN_SCOPE in self.scopes or SERVICE_SCOPE in self.scopes
+        if scope in self.scopes:
+            return True
+        return implied_by_admin(scope) and (ADMIN_SCOPE in self.scopes or SERVICE_SCOPE in self.scopes)
 
     def require(self, scope: str) -> None:
         if not self.has(scope):
@@ -47,6 +50,7 @@ class Principal:
             "kind": self.kind,
             "scopes": " ".join(sorted(self.scopes)),
             "tier": self.tier,
+            "cors_origins": " ".join(self.cors_origins),
         }
 
     @classmethod
@@ -58,6 +62,7 @@ class Principal:
                 kind=str(context["kind"]),
                 scopes=frozenset(str(context.get("scopes", "")).split()),
                 tier=str(context.get("tier") or "standard"),
+                cors_origins=tuple(str(context.get("cors_origins") or "").split()),
             )
         except (KeyError, ValueError) as exc:
             raise UnauthorizedError("the request carries no valid authorizer context") from exc

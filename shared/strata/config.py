@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     service_token_secret_id: str = ""
     service_token_ttl_s: int = Field(default=300, ge=10, le=3600)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_header_bytes: int = Field(default=8192, ge=1024, description="All request header names and values")
+    max_json_depth: int = Field(default=32, ge=2, le=512, description="Nesting of arrays and objects in a body")
     outbox_sweep_after_s: float = Field(default=5.0, ge=0)
     rate_limit_tiers: str = Field(default="", description="JSON: tier name -> key_rps, key_burst, tenant_rps, ...")
     rate_limit_fail_open: bool = Field(default=True, description="When Redis is unreachable: admit (True) or 503")

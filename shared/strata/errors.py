@@ -52,6 +52,10 @@ class PayloadTooLargeError(ProblemError):
     status, slug, title = 413, "payload-too-large", "Payload too large"
 
 
+class HeadersTooLargeError(ProblemError):
+    status, slug, title = 431, "headers-too-large", "Request header fields too large"
+
+
 class InvalidInputError(ProblemError):
     status, slug, title = 422, "validation", "Invalid input"
 

@@ -2,6 +2,7 @@
 
 ADMIN = "admin"  # everything within the tenant
 SERVICE = "service"  # layer-to-layer calls (service tokens only; never grantable to a key)
+PLATFORM_ADMIN = "platform:admin"  # the operator's: manage every tenant. `admin` does not imply it.
 
 SCOPES: dict[str, str] = {
     ADMIN: "Everything within the tenant, including managing its API keys",
@@ -21,6 +22,9 @@ SCOPES: dict[str, str] = {
     "keys:read": "List API keys (never their secrets)",
     "keys:write": "Create, rotate and revoke API keys",
     "tenant:read": "Read the tenant's own record",
+    "tenant:write": "Change the tenant's settings (allowed browser origins)",
+    "usage:read": "Read the request log and usage summaries",
+    PLATFORM_ADMIN: "Create, list, suspend and reactivate tenants (operator keys only; not implied by admin)",
     "goals:read": "Read goals and plans",
     "goals:write": "Submit goals",
     "runs:read": "Read runs and their tasks",
@@ -35,6 +39,11 @@ SCOPES: dict[str, str] = {
     "status:read": "Read the platform's status",
     "console:read": "Use the console's data views",
 }
+
+
+def implied_by_admin(scope: str) -> bool:
+    """Whether a tenant's `admin` holds `scope` without naming it (all but the operator's scopes)."""
+    return not scope.startswith("platform:")
 
 
 def unknown(scopes: list[str] | set[str] | frozenset[str]) -> list[str]:

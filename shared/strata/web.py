@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -19,7 +20,9 @@ from strata.auth import Principal
 from strata.config import get_settings
 from strata.errors import (
     PROBLEM_MEDIA_TYPE,
+    BadRequestError,
     DependencyUnavailableError,
+    HeadersTooLargeError,
     PayloadTooLargeError,
     ProblemError,
     TooManyRequestsError,
@@ -98,12 +101,54 @@ async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
     return ProblemResponse(body, status_code=500)
 
 
-class RequestContextMiddleware:
-    """Pure ASGI middleware: request/correlation ids, body size limit, rate limits, timing header."""
+# Response headers a browser script may read (CORS hides all but a few by default).
+CORS_EXPOSED_HEADERS = (
+    "etag, location, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset, idempotent-replayed, "
+    "x-request-id, x-correlation-id, server-timing"
+)
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+
+def json_depth(body: bytes) -> int:
+    """How deeply a JSON text nests arrays and objects (brackets inside strings do not count)."""
+    if body.count(b"[") + body.count(b"{") <= 1:
+        return body.count(b"[") + body.count(b"{")
+    depth = deepest = 0
+    for token in _JSON_TOKENS.finditer(body):
+        char = token.group()[:1]
+        if char in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+def _authorizer_context(event: dict[str, Any]) -> dict[str, Any] | None:
+    context = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda")
+    return context if isinstance(context, dict) else None
+
+
+def cors_headers(origin: str | None, allowed: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """CORS response headers when `origin` is one the tenant allows (or it allows any), else none."""
+    if not origin or not (origin in allowed or "*" in allowed):
+        return {}
+    return {
+        "access-control-allow-origin": origin,
+        "access-control-expose-headers": CORS_EXPOSED_HEADERS,
+        "vary": "Origin",
+    }
+
+
+class RequestContextMiddleware:
+    """Pure ASGI middleware, in order: request/correlation ids; header size, body size and JSON depth limits; rate
+    limits; CORS for the tenant's origins; timing; and one request-log entry per authenticated request."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_header_bytes: int, max_json_depth: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
+        self.max_json_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,59 +163,97 @@ class RequestContextMiddleware:
         scope.setdefault("state", {}).update(request_id=request_id, correlation_id=correlation_id)
         logger.append_keys(request_id=request_id, correlation_id=correlation_id)
         started = time.perf_counter()
+        context = _authorizer_context(event)
+        allowed_origins = str((context or {}).get("cors_origins") or "").split()
+        base_headers = {
+            "x-request-id": request_id,
+            "x-correlation-id": correlation_id,
+            **cors_headers(headers.get("origin"), allowed_origins),
+        }
 
-        length = headers.get("content-length")
-        if not (length and length.isdigit()):  # no (or a bogus) length: count what actually arrives
-            size, receive = await _buffer_body(receive, self.max_body_bytes)
-            length = str(size)
-        if int(length) > self.max_body_bytes:
-            error = PayloadTooLargeError(f"the body exceeds {self.max_body_bytes} bytes")
+        async def refuse(error: ProblemError, extra: Mapping[str, str] | None = None) -> None:
             response = ProblemResponse(
                 error.to_problem(scope.get("path"), request_id),
-                status_code=413,
-                headers={"x-request-id": request_id, "x-correlation-id": correlation_id},
+                status_code=error.status,
+                headers={**base_headers, **(extra or {})},
             )
             await response(scope, receive, send)
+
+        header_bytes = sum(len(k) + len(v) for k, v in scope["headers"])
+        if header_bytes > self.max_header_bytes:
+            await refuse(HeadersTooLargeError(f"the request's headers exceed {self.max_header_bytes} bytes"))
             return
-        ids = {"x-request-id": request_id, "x-correlation-id": correlation_id}
+        length = headers.get("content-length")
+        is_json = "json" in headers.get("content-type", "")
+        body: bytes | None = None
+        if is_json or not (length and length.isdigit()):  # read it: to check its depth, or to count its size
+            body, receive = await _buffer_body(receive, self.max_body_bytes)
+            length = str(len(body))
+        if int(length) > self.max_body_bytes:
+            await refuse(PayloadTooLargeError(f"the body exceeds {self.max_body_bytes} bytes"))
+            return
+        if body and is_json and json_depth(body) > self.max_json_depth:
+            await refuse(BadRequestError(f"the JSON body nests deeper than {self.max_json_depth} levels"))
+            return
         try:
-            limited = await _rate_limit(event)
+            limited = await _rate_limit(context)
         except DependencyUnavailableError as unavailable:
-            response = ProblemResponse(
-                unavailable.to_problem(scope.get("path"), request_id),
-                status_code=503,
-                headers={"Retry-After": "1", **ids},
-            )
-            await response(scope, receive, send)
+            await refuse(unavailable, {"Retry-After": "1"})
             return
         if limited is not None and not limited.allowed:
-            over = TooManyRequestsError("this key or tenant is over its rate limit; retry after the Retry-After delay")
-            response = ProblemResponse(
-                over.to_problem(scope.get("path"), request_id), status_code=429, headers={**limited.headers(), **ids}
+            await refuse(
+                TooManyRequestsError("this key or tenant is over its rate limit; retry after the Retry-After delay"),
+                limited.headers(),
             )
-            await response(scope, receive, send)
             return
-        rate_headers = [(k.lower().encode(), v.encode()) for k, v in limited.headers().items()] if limited else []
+        extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in base_headers.items()]
+        if limited is not None:
+            extra += [(k.lower().encode(), v.encode()) for k, v in limited.headers().items()]
+        outcome = {"status": 500, "bytes_out": 0}
 
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
-                extra = [
-                    (b"x-request-id", request_id.encode("latin-1")),
-                    (b"x-correlation-id", correlation_id.encode("latin-1")),
-                    (b"server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()),
-                    *rate_headers,
-                ]
-                message["headers"] = list(message.get("headers", [])) + extra
+                outcome["status"] = message["status"]
+                timing = (b"server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode())
+                message["headers"] = [*message.get("headers", []), *extra, timing]
+            elif message["type"] == "http.response.body":
+                outcome["bytes_out"] += len(message.get("body", b""))
             await send(message)
 
-        await self.app(scope, receive, send_with_ids)
+        try:
+            await self.app(scope, receive, send_with_ids)
+        finally:
+            if context is not None and context.get("tenant_id"):
+                await _log_request(scope, event, context, outcome, int(length), started)
 
 
-async def _rate_limit(event: dict[str, Any]) -> Decision | None:
+async def _log_request(
+    scope: Scope, event: dict[str, Any], context: dict[str, Any], outcome: dict[str, int], bytes_in: int, started: float
+) -> None:
+    from strata import requestlog
+
+    request_context = event.get("requestContext") or {}
+    method = scope["method"]
+    entry = requestlog.RequestRecord(
+        request_id=str(request_context.get("requestId") or uuid.uuid4()),
+        tenant_id=str(context["tenant_id"]),
+        principal_id=str(context.get("principal_id", "")),
+        route=str(event.get("routeKey") or f"{method} {scope['path']}"),
+        method=method,
+        path=scope["path"][:500],
+        status=outcome["status"],
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
+        bytes_in=bytes_in,
+        bytes_out=outcome["bytes_out"],
+        at=requestlog.now_iso(),
+    )
+    await requestlog.record(entry)
+
+
+async def _rate_limit(context: dict[str, Any] | None) -> Decision | None:
     """Charge an authenticated request to its key's and tenant's buckets; None for public routes, service calls,
     and (when configured to fail open) an unreachable Redis."""
-    context = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda")
-    if not isinstance(context, dict) or context.get("kind") == "service":
+    if context is None or context.get("kind") == "service":
         return None
     from strata import ratelimit
 
@@ -187,8 +270,8 @@ async def _rate_limit(event: dict[str, Any]) -> Decision | None:
         raise DependencyUnavailableError("rate limiting is unavailable, and this platform fails closed") from exc
 
 
-async def _buffer_body(receive: Receive, limit: int) -> tuple[int, Receive]:
-    """Read the body (stopping past `limit`) and return its size and a receive that replays it."""
+async def _buffer_body(receive: Receive, limit: int) -> tuple[bytes, Receive]:
+    """Read the body (stopping past `limit`) and return it and a receive that replays it."""
     messages: list[Message] = []
     size = 0
     while True:
@@ -201,14 +284,13 @@ async def _buffer_body(receive: Receive, limit: int) -> tuple[int, Receive]:
     async def replay() -> Message:
         return messages.pop(0) if messages else await receive()
 
-    return size, replay
+    return b"".join(m.get("body", b"") for m in messages), replay
 
 
 def current_principal(request: Request) -> Principal:
     """The caller, as the L09 authorizer described it in the API Gateway request context."""
-    event = request.scope.get("aws.event") or {}
-    context = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda")
-    if not isinstance(context, dict):
+    context = _authorizer_context(request.scope.get("aws.event") or {})
+    if context is None:
         raise UnauthorizedError("the request reached the function without an authorizer context")
     return Principal.from_context(context)
 
@@ -310,5 +392,10 @@ def create_service_app(
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(IdempotencyMiddleware)  # inner: runs after the request id, body limit and rate limit
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
     return app

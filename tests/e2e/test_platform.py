@@ -139,6 +139,21 @@ async def test_bad_input_gets_a_problem_never_a_500(platform: Platform) -> None:
     assert_problem(await platform.api.post("/v1/agents", json=big, headers=headers), 413)
 
 
+async def test_header_size_and_json_depth_are_limited(platform: Platform) -> None:
+    headers = platform.auth()
+    huge_headers = {**headers, **{f"x-pad-{i}": "p" * 1000 for i in range(9)}}
+    assert_problem(await platform.api.get("/v1/agents", headers=huge_headers), 431)
+    deep = b'{"name": "deep", "capabilities": ' + b"[" * 40 + b"]" * 40 + b"}"
+    too_deep = await platform.api.post(
+        "/v1/agents", content=deep, headers={**headers, "content-type": "application/json"}
+    )
+    assert "deeper than 32" in assert_problem(too_deep, 400)["detail"]
+    # brackets inside strings are text, not nesting
+    shallow = {"title": "brackets", "content": "[" * 100 + '{"' * 100}
+    created = await platform.api.post("/v1/documents", json=shallow, headers=headers)
+    assert created.status_code == 201, created.text
+
+
 async def test_pages_are_complete_and_disjoint(platform: Platform) -> None:
     tenant = await platform.new_tenant(f"pages-{uuid.uuid4().hex[:8]}")
     headers = platform.auth(tenant["api_key"])

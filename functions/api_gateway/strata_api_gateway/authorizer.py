@@ -30,7 +30,14 @@ async def resolve_principal(token: str) -> Principal | None:
     row = await store.find_active_key(prefix)
     if row is None or not verify_api_key_secret(secret, row["salt"], row["digest"]):
         return None
-    return Principal(row["tenant_id"], f"key:{row['key_id']}", "api_key", frozenset(row["scopes"]), row["tier"])
+    return Principal(
+        row["tenant_id"],
+        f"key:{row['key_id']}",
+        "api_key",
+        frozenset(row["scopes"]),
+        row["tier"],
+        tuple(row["cors_origins"]),
+    )
 
 
 async def authorize(event: dict[str, Any]) -> dict[str, Any]:

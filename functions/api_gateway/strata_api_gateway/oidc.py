@@ -146,19 +146,19 @@ def _scopes(issuer: OidcIssuer, claims: dict[str, Any]) -> frozenset[str]:
     return frozenset(s for s in stripped if s in SCOPES and s != SERVICE)
 
 
-async def _tenant(reference: str) -> tuple[UUID, str] | None:
-    """(tenant id, tier) of the active tenant with this id or name."""
+async def _tenant(reference: str) -> tuple[UUID, str, tuple[str, ...]] | None:
+    """(tenant id, tier, CORS origins) of the active tenant with this id or name."""
     try:
         by_id: UUID | None = UUID(reference)
     except ValueError:
         by_id = None
     pool = await db.get_pool()
     row = await pool.fetchrow(
-        "SELECT tenant_id, tier FROM tenants WHERE (tenant_id = $1 OR name = $2) AND status = 'active'",
+        "SELECT tenant_id, tier, cors_origins FROM tenants WHERE (tenant_id = $1 OR name = $2) AND status = 'active'",
         by_id,
         reference,
     )
-    return (row["tenant_id"], row["tier"]) if row else None
+    return (row["tenant_id"], row["tier"], tuple(row["cors_origins"])) if row else None
 
 
 async def verify(token: str) -> Principal | None:
@@ -201,6 +201,6 @@ async def verify(token: str) -> Principal | None:
     if tenant is None:
         logger.info("JWT names no active tenant", extra={"issuer": issuer.issuer})
         return None
-    tenant_id, tier = tenant
+    tenant_id, tier, origins = tenant
     subject = str(claims[issuer.principal_claim])
-    return Principal(tenant_id, f"jwt:{issuer.issuer}#{subject}", "jwt", _scopes(issuer, claims), tier)
+    return Principal(tenant_id, f"jwt:{issuer.issuer}#{subject}", "jwt", _scopes(issuer, claims), tier, origins)

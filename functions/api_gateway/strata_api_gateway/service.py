@@ -1,4 +1,5 @@
-"""L09's logic: tenants and API keys (minted once, stored as salted hashes, rotated with a grace period)."""
+"""L09's logic for API keys (minted once, stored as salted hashes, rotated with a grace period) and the operator's
+bootstrap command."""
 
 from __future__ import annotations
 
@@ -56,14 +57,14 @@ async def bootstrap(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_grantable(principal: Principal, scopes: list[str]) -> None:
-    """Only known scopes, never `service`, and (unless the caller is an admin) only scopes the caller holds."""
+    """Only known scopes, never `service`, and only scopes the caller holds (an admin holds all but the
+    operator's)."""
     bad = unknown(scopes) + [s for s in scopes if s == SERVICE]
     if bad:
         raise InvalidInputError(f"not grantable scopes: {', '.join(sorted(set(bad)))}", scopes=sorted(set(bad)))
-    if ADMIN_SCOPE not in principal.scopes:
-        missing = sorted(set(scopes) - principal.scopes)
-        if missing:
-            raise ForbiddenError(f"a key cannot grant scopes its creator lacks: {', '.join(missing)}")
+    missing = sorted(s for s in set(scopes) if not principal.has(s))
+    if missing:
+        raise ForbiddenError(f"a key cannot grant scopes its creator lacks: {', '.join(missing)}")
 
 
 async def create_key(
@@ -143,11 +144,3 @@ async def revoke_key(principal: Principal, key_id: UUID, correlation_id: str) ->
         revoked = await store.end_key(uow.conn, key_id, "revoked_at", None)
         await uow.emit(ApiKeyRevoked(tenant_id=principal.tenant_id, correlation_id=correlation_id, key_id=key_id))
     return revoked
-
-
-async def current_tenant(tenant_id: UUID) -> dict[str, Any]:
-    async with db.transaction(tenant_id) as conn:
-        tenant = await store.get_tenant(conn, tenant_id)
-    if tenant is None:
-        raise NotFoundError("the caller's tenant no longer exists")
-    return tenant

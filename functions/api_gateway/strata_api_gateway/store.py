@@ -8,7 +8,7 @@ from uuid import UUID
 
 from strata import db
 from strata.auth import NewApiKey
-from strata.pagination import PageRequest, Where, fetch_page
+from strata.pagination import PageRequest, Where, decode_cursor, encode_cursor, fetch_page
 
 if TYPE_CHECKING:  # asyncpg itself loads with the pool, not at cold start
     import asyncpg
@@ -21,7 +21,7 @@ async def find_active_key(prefix: str) -> asyncpg.Record | None:
     does not know the tenant until it has found the key."""
     pool = await db.get_pool()
     row: asyncpg.Record | None = await pool.fetchrow(
-        """SELECT k.key_id, k.tenant_id, k.salt, k.digest, k.scopes, t.tier FROM api_keys k
+        """SELECT k.key_id, k.tenant_id, k.salt, k.digest, k.scopes, t.tier, t.cors_origins FROM api_keys k
            JOIN tenants t ON t.tenant_id = k.tenant_id
            WHERE k.prefix = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
              AND t.status = 'active'""",
@@ -35,13 +35,63 @@ async def tenant_by_name(conn: asyncpg.Connection, name: str) -> UUID | None:
     return tenant_id
 
 
-async def insert_tenant(conn: asyncpg.Connection, tenant_id: UUID, name: str) -> None:
-    await conn.execute("INSERT INTO tenants (tenant_id, name) VALUES ($1, $2)", tenant_id, name)
+TENANT_COLUMNS = "tenant_id, name, status, tier, cors_origins, version, created_at, updated_at"
 
 
-async def get_tenant(conn: asyncpg.Connection, tenant_id: UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT tenant_id, name, status, created_at FROM tenants WHERE tenant_id = $1", tenant_id)
+async def insert_tenant(conn: asyncpg.Connection, tenant_id: UUID, name: str, tier: str = "standard") -> None:
+    await conn.execute("INSERT INTO tenants (tenant_id, name, tier) VALUES ($1, $2, $3)", tenant_id, name, tier)
+
+
+async def get_tenant(conn: asyncpg.Connection, tenant_id: UUID, *, for_update: bool = False) -> dict[str, Any] | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = $1{lock}",  # noqa: S608 - constants only
+        tenant_id,
+    )
     return dict(row) if row else None
+
+
+async def update_tenant(conn: asyncpg.Connection, tenant_id: UUID, changes: dict[str, Any]) -> dict[str, Any]:
+    """Set the changed columns (names are the caller's constants), bumping the version."""
+    assert changes
+    assert set(changes) <= {"status", "tier", "cors_origins"}
+    sets = ", ".join(f"{column} = ${n}" for n, column in enumerate(changes, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE tenants SET {sets}, version = version + 1, updated_at = now() WHERE tenant_id = $1 "  # noqa: S608
+        f"RETURNING {TENANT_COLUMNS}",
+        tenant_id,
+        *changes.values(),
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def list_tenants(page: PageRequest, status: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Every tenant (the operator's view, so not row-level scoped), newest first."""
+    clauses: list[str] = ["true"]
+    args: list[Any] = []
+    if status is not None:
+        args.append(status)
+        clauses.append(f"status = ${len(args)}")
+    if page.cursor:
+        created, tenant_id = decode_cursor(page.cursor)
+        args += [created, tenant_id]
+        clauses.append(f"(created_at, tenant_id) < (${len(args) - 1}, ${len(args)})")
+    args.append(page.limit + 1)
+    rows = await db.fetch(
+        f"SELECT {TENANT_COLUMNS} FROM tenants WHERE {' AND '.join(clauses)} "  # noqa: S608 - constants and $n only
+        f"ORDER BY created_at DESC, tenant_id DESC LIMIT ${len(args)}",
+        *args,
+    )
+    items = [dict(r) for r in rows[: page.limit]]
+    more = len(rows) > page.limit
+    return items, encode_cursor(items[-1]["created_at"], items[-1]["tenant_id"]) if more else None
+
+
+async def allowed_origins() -> set[str]:
+    """Every browser origin some active tenant allows (what a preflight, which carries no credential, may pass)."""
+    rows = await db.fetch("SELECT DISTINCT unnest(cors_origins) AS origin FROM tenants WHERE status = 'active'")
+    return {r["origin"] for r in rows}
 
 
 async def insert_key(

@@ -19,6 +19,16 @@ class TenantCreated(Event):
     name: Name
 
 
+class TenantUpdated(Event):
+    DETAIL_TYPE = "TenantUpdated"
+    SOURCE = "strata.api_gateway"
+    AGGREGATE: ClassVar[str] = "tenant_id"
+    version: int = Field(ge=1)
+    changed: list[Literal["status", "tier", "cors_origins"]] = Field(min_length=1, max_length=3)
+    status: Literal["active", "suspended"]
+    tier: str = Field(max_length=50)
+
+
 class ApiKeyCreated(Event):
     DETAIL_TYPE = "ApiKeyCreated"
     SOURCE = "strata.api_gateway"
