@@ -1,0 +1,315 @@
+"""The access matrix over every operation of the public OpenAPI document, through the local cloud:
+
+- every non-public route refuses a missing, malformed, unknown, revoked, expired or wrong-scope credential;
+- tenant B's admin cannot read, list, change or delete tenant A's resources: a named resource of A is 404 to B
+  (never 403, which would leak that it exists), lists and singletons show B none of A's identifiers, and after
+  all of it A's resources are exactly as they were.
+
+The document is the inventory: a new route fails `test_every_operation_is_in_the_matrix` until it is placed here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.e2e.conftest import Platform
+from tests.e2e.test_platform import assert_problem
+
+pytestmark = pytest.mark.e2e
+
+DOCUMENT = json.loads((ROOT / "functions/api_gateway/strata_api_gateway/openapi.json").read_text())
+OPERATIONS = sorted(
+    (method.upper(), path, bool(op.get("security")))
+    for path, ops in DOCUMENT["paths"].items()
+    for method, op in ops.items()
+)
+PROTECTED = [(m, p) for m, p, secured in OPERATIONS if secured]
+
+# Routes that name one of the tenant's resources: B sends them with A's identifiers and must get 404.
+NAMED = {
+    ("GET", "/v1/agents/{agent_id}"): None,
+    ("PATCH", "/v1/agents/{agent_id}"): {"description": "B was here"},
+    ("DELETE", "/v1/agents/{agent_id}"): None,
+    ("GET", "/v1/api-keys/{key_id}"): None,
+    ("POST", "/v1/api-keys/{key_id}/revoke"): {},
+    ("POST", "/v1/api-keys/{key_id}/rotate"): {"grace_seconds": 0},
+    ("GET", "/v1/configurations/{namespace}/{key}"): None,
+    ("DELETE", "/v1/configurations/{namespace}/{key}"): None,
+    ("GET", "/v1/configurations/{namespace}/{key}/versions"): None,
+    ("GET", "/v1/dead-letters/{dead_letter_id}"): None,
+    ("POST", "/v1/dead-letters/{dead_letter_id}/replay"): {},
+    ("GET", "/v1/documents/{document_id}"): None,
+    ("PATCH", "/v1/documents/{document_id}"): {"title": "B was here"},
+    ("DELETE", "/v1/documents/{document_id}"): None,
+    ("GET", "/v1/documents/{document_id}/versions"): None,
+    ("GET", "/v1/documents/{document_id}/versions/{version}"): None,
+    ("GET", "/v1/sessions/{session_id}"): None,
+    ("PATCH", "/v1/sessions/{session_id}"): {"state": {"b": True}},
+    ("POST", "/v1/sessions/{session_id}/close"): {},
+}
+# Reads that are the caller's own (lists, singletons, summaries): B's answer must hold none of A's identifiers.
+OWN_READS = {
+    ("GET", path)
+    for path in (
+        "/v1/agents",
+        "/v1/api-keys",
+        "/v1/configurations",
+        "/v1/console/overview",
+        "/v1/dead-letters",
+        "/v1/documents",
+        "/v1/evaluations",
+        "/v1/events",
+        "/v1/feedback",
+        "/v1/goals",
+        "/v1/models",
+        "/v1/policies",
+        "/v1/requests",
+        "/v1/retention",
+        "/v1/runs",
+        "/v1/sessions",
+        "/v1/status",
+        "/v1/tenant",
+        "/v1/tools",
+        "/v1/usage",
+        "/v1/webhooks",
+    )
+}
+# Writes that act on the caller's own tenant only (creates, upserts, settings): after B sends them, A's resources
+# are unchanged (checked at the end) and B's creations are not visible to A.
+OWN_WRITES = {
+    ("POST", "/v1/agents"): {"name": "b-agent"},
+    ("POST", "/v1/api-keys"): {"name": "b-key", "scopes": ["agents:read"]},
+    ("PUT", "/v1/configurations/{namespace}/{key}"): {"value": "b-value"},
+    ("POST", "/v1/dead-letters/replay"): {},
+    ("POST", "/v1/documents"): {"title": "b-doc", "content": "b"},
+    ("PUT", "/v1/retention"): {"event_log_days": 30, "archive": False},
+    ("POST", "/v1/sessions"): {},
+    ("PATCH", "/v1/tenant"): {"cors_origins": ["https://b.example.com"]},
+}
+# The operator's routes: across tenants by design, refused to a tenant's admin (tested in test_tenants.py).
+OPERATOR = {
+    ("GET", "/v1/tenants"),
+    ("POST", "/v1/tenants"),
+    ("GET", "/v1/tenants/{tenant_id}"),
+    ("PATCH", "/v1/tenants/{tenant_id}"),
+}
+
+
+def test_every_operation_is_in_the_matrix() -> None:
+    placed = set(NAMED) | OWN_READS | set(OWN_WRITES) | OPERATOR
+    missing = sorted(set(PROTECTED) - placed)
+    stale = sorted(placed - set(PROTECTED))
+    assert not missing, f"place these routes in the access matrix: {missing}"
+    assert not stale, f"these matrix entries name no documented route: {stale}"
+
+
+def fill(path: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+DUMMY = {
+    "agent_id": str(uuid.UUID(int=1)),
+    "key_id": str(uuid.UUID(int=2)),
+    "namespace": "matrix",
+    "key": "dummy",
+    "dead_letter_id": str(uuid.UUID(int=3)),
+    "document_id": str(uuid.UUID(int=4)),
+    "version": "1",
+    "session_id": str(uuid.UUID(int=5)),
+    "tenant_id": str(uuid.UUID(int=6)),
+}
+
+
+@dataclass
+class TenantA:
+    headers: dict[str, str]
+    params: dict[str, str]
+    identifiers: set[str]
+
+
+async def _created(response: Any) -> dict[str, Any]:
+    assert response.status_code in (200, 201), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _tenant_a(platform: Platform) -> TenantA:
+    """The platform's own tenant (it owns the dead letters of the bus) with one of every resource."""
+    headers = platform.auth()
+    api = platform.api
+    tag = uuid.uuid4().hex[:8]
+    agent = await _created(await api.post("/v1/agents", json={"name": f"a-agent-{tag}"}, headers=headers))
+    key = await _created(
+        await api.post("/v1/api-keys", json={"name": f"a-key-{tag}", "scopes": ["agents:read"]}, headers=headers)
+    )
+    document = await _created(
+        await api.post("/v1/documents", json={"title": f"a-doc-{tag}", "content": "secret"}, headers=headers)
+    )
+    await _created(await api.put(f"/v1/configurations/matrix/a-{tag}", json={"value": "a"}, headers=headers))
+    session = await _created(
+        await api.post("/v1/sessions", json={"agent_id": agent["agent_id"], "state": {"a": 1}}, headers=headers)
+    )
+    dead_letter = await _dead_letter(platform, tag)
+    params = {
+        "agent_id": agent["agent_id"],
+        "key_id": key["key_id"],
+        "namespace": "matrix",
+        "key": f"a-{tag}",
+        "dead_letter_id": dead_letter,
+        "document_id": document["document_id"],
+        "version": "1",
+        "session_id": session["session_id"],
+    }
+    identifiers = {platform.tenant_id, f"a-{tag}", f"a-agent-{tag}", *params.values()} - {"matrix", "1"}
+    return TenantA(headers, params, identifiers)
+
+
+async def _dead_letter(platform: Platform, tag: str) -> str:
+    """A dead letter of tenant A: an event no consumer understands, published on the bus."""
+    bus = platform.cloud.resource("EventBus")
+    detail = {"marker": tag, "tenant_id": platform.tenant_id}
+    platform.aws("events").put_events(
+        Entries=[
+            {"EventBusName": bus, "Source": "strata.test", "DetailType": "NoSuchEvent", "Detail": json.dumps(detail)}
+        ]
+    )
+    for _ in range(300):
+        page = await platform.api.get("/v1/dead-letters", params={"limit": 200}, headers=platform.auth())
+        found = [d for d in page.json()["items"] if d["event"].get("detail", {}).get("marker") == tag]
+        if found:
+            return str(found[0]["dead_letter_id"])
+        await asyncio.sleep(0.1)
+    raise AssertionError("the dead letter never arrived")
+
+
+async def _snapshot(platform: Platform, a: TenantA) -> dict[str, Any]:
+    """What A sees of its resources (compared before and after B's attempts)."""
+    p = a.params
+    reads = {
+        "agent": f"/v1/agents/{p['agent_id']}",
+        "key": f"/v1/api-keys/{p['key_id']}",
+        "document": f"/v1/documents/{p['document_id']}",
+        "configuration": f"/v1/configurations/{p['namespace']}/{p['key']}",
+        "session": f"/v1/sessions/{p['session_id']}",
+        "dead_letter": f"/v1/dead-letters/{p['dead_letter_id']}",
+        "retention": "/v1/retention",
+        "tenant": "/v1/tenant",
+    }
+    snapshot = {}
+    for name, path in reads.items():
+        response = await platform.api.get(path, headers=a.headers)
+        assert response.status_code == 200, f"{name}: {response.text}"
+        body = response.json()
+        body.pop("last_used_at", None)
+        snapshot[name] = body
+    return snapshot
+
+
+async def test_no_tenant_reaches_another_tenants_resources(platform: Platform) -> None:
+    a = await _tenant_a(platform)
+    before = await _snapshot(platform, a)
+    b = platform.auth((await platform.new_tenant(f"matrix-b-{uuid.uuid4().hex[:8]}"))["api_key"])
+    api = platform.api
+
+    # reads first, so that B's own request log does not yet hold the paths of its attempts on A below
+    for method, path in sorted(OWN_READS):
+        response = await api.request(method, path, headers=b)
+        assert response.status_code == 200, f"B {method} {path}: {response.text}"
+        leaked = sorted(i for i in a.identifiers if i in response.text)
+        assert not leaked, f"B {method} {path} shows A's {leaked}"
+
+    for method, path in sorted(NAMED):
+        body = NAMED[(method, path)]
+        response = await api.request(method, fill(path, a.params), json=body, headers=b)
+        assert response.status_code == 404, f"B {method} {path} on A's resource: {response.status_code} {response.text}"
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+    for method, path in sorted(OWN_WRITES):
+        own = fill(path, {"namespace": "matrix", "key": "b-own"})
+        response = await api.request(method, own, json=OWN_WRITES[(method, path)], headers=b)
+        assert response.status_code < 500, f"B {method} {path}: {response.text}"
+        # B's own write must not have reached A (a leak here would show in the ids check below, too)
+
+    # a reference to A's resource inside B's write is as unknown as the resource itself
+    crossed = await api.post("/v1/sessions", json={"agent_id": a.params["agent_id"]}, headers=b)
+    assert crossed.status_code in (404, 422), crossed.text
+
+    for method, path in sorted(OPERATOR):
+        response = await api.request(method, fill(path, {"tenant_id": platform.tenant_id}), json={}, headers=b)
+        assert_problem(response, 403)
+
+    after = await _snapshot(platform, a)
+    assert after == before
+
+
+@dataclass
+class Credentials:
+    none: dict[str, str]
+    malformed: list[dict[str, str]]
+    unknown: dict[str, str]
+    revoked: dict[str, str]
+    expired: dict[str, str]
+    narrow: list[dict[str, str]]
+
+
+async def _credentials(platform: Platform) -> Credentials:
+    admin = platform.auth((await platform.new_tenant(f"matrix-creds-{uuid.uuid4().hex[:8]}"))["api_key"])
+
+    async def key(*scopes: str) -> dict[str, Any]:
+        made = await platform.api.post("/v1/api-keys", json={"name": "m", "scopes": list(scopes)}, headers=admin)
+        return await _created(made)
+
+    revoked = await key("agents:read")
+    await _created(await platform.api.post(f"/v1/api-keys/{revoked['key_id']}/revoke", json={}, headers=admin))
+    expired = await key("agents:read")
+    await _created(
+        await platform.api.post(f"/v1/api-keys/{expired['key_id']}/rotate", json={"grace_seconds": 0}, headers=admin)
+    )
+    return Credentials(
+        none={},
+        malformed=[
+            {"authorization": "Bearer"},
+            {"authorization": "Basic dXNlcjpwYXNz"},
+            {"authorization": "Bearer sk_short_x"},
+            {"authorization": "Bearer svc.forged.signature"},
+            {"authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."},
+        ],
+        unknown={"authorization": f"Bearer sk_{uuid.uuid4().hex[:8]}_{'x' * 43}"},
+        revoked=platform.auth(revoked["api_key"]),
+        expired=platform.auth(expired["api_key"]),
+        # two keys with one unrelated scope each: no route is open to both
+        narrow=[
+            platform.auth((await key("console:read"))["api_key"]),
+            platform.auth((await key("feedback:read"))["api_key"]),
+        ],
+    )
+
+
+async def test_every_protected_route_refuses_bad_credentials(platform: Platform) -> None:
+    creds = await _credentials(platform)
+    api = platform.api
+    for method, path in PROTECTED:
+        url = fill(path, DUMMY)
+        body = {} if method in ("POST", "PUT", "PATCH") else None
+        missing = await api.request(method, url, json=body)
+        assert_problem(missing, 401)
+        for headers in creds.malformed:
+            bad = await api.request(method, url, json=body, headers=headers)
+            assert bad.status_code in (401, 403), f"{method} {path} {headers}: {bad.status_code}"
+        for name, headers in (("unknown", creds.unknown), ("revoked", creds.revoked), ("expired", creds.expired)):
+            refused = await api.request(method, url, json=body, headers=headers)
+            assert refused.status_code == 403, f"{method} {path} with a {name} key: {refused.status_code}"
+        answers = [await api.request(method, url, json=body, headers=h) for h in creds.narrow]
+        scoped_out = [r for r in answers if r.status_code == 403]
+        assert scoped_out, f"{method} {path} admitted keys holding only console:read and only feedback:read"
+        for response in scoped_out:
+            assert "scope" in assert_problem(response, 403)["detail"]
