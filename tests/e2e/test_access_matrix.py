@@ -299,7 +299,7 @@ async def test_every_protected_route_refuses_bad_credentials(platform: Platform)
     api = platform.api
     for method, path in PROTECTED:
         url = fill(path, DUMMY)
-        body = {} if method in ("POST", "PUT", "PATCH") else None
+        body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
         missing = await api.request(method, url, json=body)
         assert_problem(missing, 401)
         for headers in creds.malformed:
