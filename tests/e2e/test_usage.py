@@ -63,6 +63,9 @@ async def test_each_request_is_logged_once_and_summed_into_usage(platform: Platf
         ("GET /v1/api-keys", 403),
     ]
     assert all(r["bytes_out"] > 0 and r["latency_ms"] > 0 for r in logged)
+    # the flush also tells the key's owner when it was last used
+    key = await platform.api.get(f"/v1/api-keys/{principal_id.removeprefix('key:')}", headers=reader)
+    assert key.json()["last_used_at"] == max(r["at"] for r in logged)
     assert [r["at"] for r in logged] == sorted((r["at"] for r in logged), reverse=True)
 
     by_route = await platform.api.get(

@@ -64,11 +64,29 @@ async def flush_request_log(consumer: str = "flush") -> dict[str, int]:
             except (KeyError, ValueError):
                 logger.error("malformed request log entry dropped", extra={"entry_id": entry_id})
         moved += await write(records)
+        await _mark_keys_used(records)
         seen += len(entries)
         await redis.xack(STREAM, GROUP, *ids)
         await redis.xdel(STREAM, *ids)
     pruned = await _prune()
     return {"recorded": moved, "read": seen, "pruned": pruned}
+
+
+async def _mark_keys_used(records: list[RequestRecord]) -> None:
+    """Each API key's `last_used_at`: the latest request of the batch (never moved backwards)."""
+    latest: dict[UUID, datetime] = {}
+    for record in records:
+        if record.principal_id.startswith("key:"):
+            key_id, at = UUID(record.principal_id[4:]), datetime.fromisoformat(record.at)
+            latest[key_id] = max(at, latest.get(key_id, at))
+    if latest:
+        async with db.transaction() as conn:
+            await conn.execute(
+                """UPDATE api_keys k SET last_used_at = greatest(k.last_used_at, u.at)
+                   FROM unnest($1::uuid[], $2::timestamptz[]) AS u(key_id, at) WHERE k.key_id = u.key_id""",
+                list(latest),
+                list(latest.values()),
+            )
 
 
 async def _prune() -> int:
