@@ -295,12 +295,12 @@ def current_principal(request: Request) -> Principal:
     return Principal.from_context(context)
 
 
-def require_scope(scope: str) -> Callable[[Request], Principal]:
+def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that admits only callers holding `scope` (403 problem+json otherwise)."""
     if scope not in SCOPES:
         raise ValueError(f"{scope!r} is not in strata.scopes.SCOPES: add it there (with what it allows) first")
 
-    def dependency(request: Request) -> Principal:
+    async def dependency(request: Request) -> Principal:  # async: FastAPI runs a plain def in a thread pool
         principal = current_principal(request)
         principal.require(scope)
         return principal

@@ -24,8 +24,11 @@ class QuietServer(uvicorn.Server):
 
 def bind_loopback(port: int = 0) -> socket.socket:
     """A listening-ready socket on 127.0.0.1 (`port` 0: any free port)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto named explicitly: asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP, and without it
+    # a response's headers and body (two writes) meet the peer's delayed ACK: ~40 ms per exchange
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted connections inherit it
     sock.bind(("127.0.0.1", port))
     return sock
 
