@@ -380,7 +380,7 @@ def create_service_app(
         title=title,
         description=description,
         version=__version__,
-        openapi_url=f"/openapi/{layer}.json",
+        openapi_url=None,  # the public document is the aggregated one L09 serves at /v1/openapi.json
         docs_url=None,
         redoc_url=None,
     )
