@@ -63,11 +63,17 @@ def decode_position_cursor(cursor: str) -> int:
     return position
 
 
+def position_before(request: PageRequest) -> int | None:
+    """The position a page must start below (from its cursor); None for the first page."""
+    return decode_position_cursor(request.cursor) if request.cursor else None
+
+
 def page_of(
     rows: list[dict[str, Any]], request: PageRequest, position_key: str = "version"
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of `rows` already ordered by `position_key` (an integer) descending, for bounded lists a query
-    returns whole (an entity's versions): the same `limit`/`cursor` contract as `fetch_page`."""
+    """One page of `rows` ordered by `position_key` (an integer) descending, e.g. an entity's versions: the same
+    `limit`/`cursor` contract as `fetch_page`. Queries fetch only `position < position_before(request)`, at most
+    `request.limit + 1` rows; rows beyond that are cut here too."""
     if request.cursor:
         after = decode_position_cursor(request.cursor)
         rows = [row for row in rows if row[position_key] < after]

@@ -167,6 +167,14 @@ async def test_every_write_keeps_a_version(platform: Platform) -> None:
     items = versions.json()["items"]
     assert [(v["version"], v["title"]) for v in items] == [(3, "Final"), (2, "Draft"), (1, "Draft")]
     assert all("content" not in v for v in items)
+    assert versions.json()["next_cursor"] is None
+    first = await platform.api.get(f"{url}/versions", params={"limit": 2}, headers=headers)
+    assert [v["version"] for v in first.json()["items"]] == [3, 2]
+    rest = await platform.api.get(
+        f"{url}/versions", params={"limit": 2, "cursor": first.json()["next_cursor"]}, headers=headers
+    )
+    assert [v["version"] for v in rest.json()["items"]] == [1]
+    assert rest.json()["next_cursor"] is None
 
     expected = {
         1: ("Draft", "first words", {"stage": "draft"}),

@@ -186,8 +186,9 @@ async def delete(tenant_id: UUID, namespace: str, key: str, expected_version: in
     await cache.invalidate(_cache_key(tenant_id, namespace, key))
 
 
-async def versions(tenant_id: UUID, namespace: str, key: str) -> list[dict[str, Any]]:
-    """The history of the key's latest entry (live, or deleted most recently), newest first."""
+async def versions(tenant_id: UUID, namespace: str, key: str, before: int | None, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` versions below `before` of the key's latest entry (live, or deleted most recently), newest
+    first."""
     async with db.transaction(tenant_id) as conn:
         configuration_id = await conn.fetchval(
             "SELECT configuration_id FROM configurations WHERE namespace = $1 AND key = $2 "
@@ -199,7 +200,9 @@ async def versions(tenant_id: UUID, namespace: str, key: str) -> list[dict[str, 
             raise NotFoundError(f"no configuration {namespace}/{key}")
         rows = await conn.fetch(
             f"SELECT {VERSION_COLUMNS} FROM configuration_versions "  # noqa: S608 - constants and $n only
-            "WHERE configuration_id = $1 ORDER BY version DESC",
+            "WHERE configuration_id = $1 AND ($2::integer IS NULL OR version < $2) ORDER BY version DESC LIMIT $3",
             configuration_id,
+            before,
+            limit,
         )
     return [dict(r) for r in rows]

@@ -22,7 +22,6 @@ if TYPE_CHECKING:  # asyncpg itself loads with the pool, not at cold start
 SUMMARY_COLUMNS = "document_id, title, content_type, metadata, version, updated_at, deleted_at"
 COLUMNS = "document_id, title, content, content_type, metadata, version, created_at, updated_at, deleted_at"
 UPDATABLE = ("title", "content", "content_type", "metadata")
-MAX_VERSIONS_LISTED = 1000
 
 
 def _cache_key(tenant_id: UUID, document_id: UUID) -> str:
@@ -175,15 +174,16 @@ async def _require_live(conn: asyncpg.Connection, document_id: UUID) -> None:
         raise NotFoundError(f"no document {document_id}")
 
 
-async def list_versions(tenant_id: UUID, document_id: UUID) -> list[dict[str, Any]]:
-    """The document's versions, newest first (at most MAX_VERSIONS_LISTED), without their content."""
+async def list_versions(tenant_id: UUID, document_id: UUID, before: int | None, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` of the document's versions below `before`, newest first, without their content."""
     async with db.transaction(tenant_id) as conn:
         await _require_live(conn, document_id)
         rows = await conn.fetch(
-            "SELECT version, title, created_at FROM document_versions WHERE document_id = $1 "
-            "ORDER BY version DESC LIMIT $2",
+            "SELECT version, title, created_at FROM document_versions "
+            "WHERE document_id = $1 AND ($2::integer IS NULL OR version < $2) ORDER BY version DESC LIMIT $3",
             document_id,
-            MAX_VERSIONS_LISTED,
+            before,
+            limit,
         )
     return [dict(r) for r in rows]
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from strata.auth import Principal
 from strata.errors import BadRequestError
 from strata.etags import expected_version, set_etag
-from strata.pagination import Page, PageRequest, page_of, page_request
+from strata.pagination import Page, PageRequest, page_of, page_request, position_before
 from strata.web import require_scope
 from strata_data import configurations
 from strata_data.configurations import KEY_PATTERN, MAX_VALUE_BYTES, NAMESPACE_PATTERN
@@ -146,5 +146,6 @@ async def list_configuration_versions(
     page: Annotated[PageRequest, Depends(page_request)],
 ) -> dict[str, Any]:
     """A configuration entry's versions, newest first."""
-    items, next_cursor = page_of(await configurations.versions(principal.tenant_id, namespace, key), page)
+    rows = await configurations.versions(principal.tenant_id, namespace, key, position_before(page), page.limit + 1)
+    items, next_cursor = page_of(rows, page)
     return {"items": items, "next_cursor": next_cursor}

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from strata.auth import Principal
 from strata.etags import expected_version, set_etag
-from strata.pagination import Page, PageRequest, page_of, page_request
+from strata.pagination import Page, PageRequest, page_of, page_request, position_before
 from strata.web import require_scope
 from strata_data import documents
 
@@ -175,7 +175,8 @@ async def list_versions(
     page: Annotated[PageRequest, Depends(page_request)],
 ) -> dict[str, Any]:
     """List a document's versions, newest first."""
-    items, next_cursor = page_of(await documents.list_versions(principal.tenant_id, document_id), page)
+    rows = await documents.list_versions(principal.tenant_id, document_id, position_before(page), page.limit + 1)
+    items, next_cursor = page_of(rows, page)
     return {"items": items, "next_cursor": next_cursor}
 
 
