@@ -2,12 +2,12 @@
 the request-log flush)."""
 
 from strata.handler import make_handler
-from strata_api_gateway import authorizer, service
+from strata_api_gateway import authorizer, keys
 from strata_api_gateway.app import create_app
 
 handler = make_handler(
     create_app(),
     authorizer=authorizer.authorize,
-    commands={"bootstrap": service.bootstrap},
+    commands={"bootstrap": keys.bootstrap},
     schedules={"flush_request_log": "strata_api_gateway.usage:flush_request_log"},
 )

@@ -9,6 +9,7 @@ from uuid import UUID
 from strata import db
 from strata.auth import NewApiKey
 from strata.pagination import PageRequest, Where, decode_cursor, encode_cursor, fetch_page
+from strata.versioned import update_row
 
 if TYPE_CHECKING:  # asyncpg itself loads with the pool, not at cold start
     import asyncpg
@@ -52,18 +53,10 @@ async def get_tenant(conn: asyncpg.Connection, tenant_id: UUID, *, for_update: b
 
 
 async def update_tenant(conn: asyncpg.Connection, tenant_id: UUID, changes: dict[str, Any]) -> dict[str, Any]:
-    """Set the changed columns (names are the caller's constants), bumping the version."""
+    """Set the changed columns, bumping the version."""
     assert changes
     assert set(changes) <= {"status", "tier", "cors_origins"}
-    sets = ", ".join(f"{column} = ${n}" for n, column in enumerate(changes, start=2))
-    row = await conn.fetchrow(
-        f"UPDATE tenants SET {sets}, version = version + 1, updated_at = now() WHERE tenant_id = $1 "  # noqa: S608
-        f"RETURNING {TENANT_COLUMNS}",
-        tenant_id,
-        *changes.values(),
-    )
-    assert row is not None
-    return dict(row)
+    return await update_row(conn, "tenants", "tenant_id", tenant_id, changes, TENANT_COLUMNS)
 
 
 async def list_tenants(page: PageRequest, status: str | None) -> tuple[list[dict[str, Any]], str | None]:

@@ -8,13 +8,14 @@ from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 from strata import db, ratelimit
-from strata.auth import ADMIN_SCOPE, mint_api_key
+from strata.auth import ADMIN_SCOPE
 from strata.errors import ConflictError, InvalidInputError, NotFoundError
 from strata.etags import check_version
-from strata.events.entities import ApiKeyCreated, TenantCreated, TenantUpdated
+from strata.events.entities import TenantCreated, TenantUpdated
 from strata.events.outbox import unit_of_work
 from strata.pagination import PageRequest
 from strata_api_gateway import store
+from strata_api_gateway.keys import issue_key
 
 MAX_ORIGINS = 20
 
@@ -48,25 +49,16 @@ def check_tier(tier: str) -> str:
 async def create_tenant(name: str, tier: str, key_name: str, correlation_id: str) -> dict[str, Any]:
     """A tenant and its first admin key (the secret is in this answer only)."""
     check_tier(tier)
-    tenant_id, key_id, key = uuid4(), uuid4(), mint_api_key()
+    tenant_id = uuid4()
     async with unit_of_work() as uow:
         if await store.tenant_by_name(uow.conn, name) is not None:
             raise ConflictError(f"a tenant named {name!r} exists")
         await store.insert_tenant(uow.conn, tenant_id, name, tier)
-        record = await store.insert_key(uow.conn, key_id, tenant_id, key_name, key, [ADMIN_SCOPE])
         await uow.emit(TenantCreated(tenant_id=tenant_id, correlation_id=correlation_id, name=name))
-        await uow.emit(
-            ApiKeyCreated(
-                tenant_id=tenant_id,
-                correlation_id=correlation_id,
-                key_id=key_id,
-                prefix=key.prefix,
-                scopes=[ADMIN_SCOPE],
-            )
-        )
+        admin_key = await issue_key(uow, tenant_id, key_name, [ADMIN_SCOPE], correlation_id)
         tenant = await store.get_tenant(uow.conn, tenant_id)
     assert tenant is not None
-    return {**tenant, "admin_key": {**record, "api_key": key.token}}
+    return {**tenant, "admin_key": admin_key}
 
 
 async def get_tenant(tenant_id: UUID, *, own: bool) -> dict[str, Any]:

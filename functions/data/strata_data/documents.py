@@ -13,7 +13,7 @@ from strata.etags import check_version
 from strata.events.entities import DocumentCreated, DocumentDeleted, DocumentUpdated
 from strata.events.outbox import unit_of_work
 from strata.pagination import PageRequest, Where, fetch_page
-from strata_data.versioned import soft_delete_row, update_row
+from strata.versioned import soft_delete_row, update_row
 
 if TYPE_CHECKING:  # asyncpg itself loads with the pool, not at cold start
     import asyncpg

@@ -10,8 +10,8 @@ from strata.errors import ConflictError, NotFoundError
 from strata.etags import check_version
 from strata.events.entities import AgentCreated, AgentDeleted, AgentUpdated
 from strata.events.outbox import unit_of_work
+from strata.versioned import soft_delete_row
 from strata_data import store
-from strata_data.versioned import soft_delete_row
 
 # retired is terminal; paused agents take no new tasks until resumed
 STATUS_MOVES = {

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from strata.events import Event
 from strata.pagination import PageRequest, Where, fetch_page
-from strata_data.versioned import update_row
+from strata.versioned import update_row
 
 if TYPE_CHECKING:  # asyncpg itself loads with the pool, not at cold start
     import asyncpg

@@ -13,7 +13,7 @@ from strata.auth import Principal
 from strata.errors import InvalidInputError
 from strata.pagination import Page, PageRequest, page_request
 from strata.web import require_scope
-from strata_api_gateway import service, store
+from strata_api_gateway import keys, store
 
 router = APIRouter(tags=["api-keys"])
 Scope = Annotated[str, Field(min_length=1, max_length=50)]
@@ -72,7 +72,7 @@ async def create_key(
     if len(set(body.scopes)) != len(body.scopes):
         raise InvalidInputError("scopes are listed twice")
     expires_at = datetime.now(UTC) + timedelta(days=body.expires_in_days) if body.expires_in_days else None
-    key = await service.create_key(principal, body.name, body.scopes, expires_at, request.state.correlation_id)
+    key = await keys.create_key(principal, body.name, body.scopes, expires_at, request.state.correlation_id)
     response.headers["Location"] = f"/v1/api-keys/{key['key_id']}"
     response.headers["Cache-Control"] = "no-store"
     return key
@@ -81,7 +81,7 @@ async def create_key(
 @router.get("/v1/api-keys/{key_id}", response_model=ApiKey, summary="Read an API key (never its secret).")
 async def get_key(key_id: UUID, principal: Annotated[Principal, Depends(require_scope("keys:read"))]) -> dict[str, Any]:
     """Read an API key (never its secret)."""
-    return await service.get_key(principal.tenant_id, key_id)
+    return await keys.get_key(principal.tenant_id, key_id)
 
 
 @router.post(
@@ -96,7 +96,7 @@ async def rotate_key(
 ) -> dict[str, Any]:
     """Rotate an API key."""
     rotation = body or Rotation()
-    key = await service.rotate_key(principal, key_id, rotation.grace_seconds, request.state.correlation_id)
+    key = await keys.rotate_key(principal, key_id, rotation.grace_seconds, request.state.correlation_id)
     response.headers["Cache-Control"] = "no-store"
     return key
 
@@ -106,4 +106,4 @@ async def revoke_key(
     key_id: UUID, request: Request, principal: Annotated[Principal, Depends(require_scope("keys:write"))]
 ) -> dict[str, Any]:
     """Revoke an API key."""
-    return await service.revoke_key(principal, key_id, request.state.correlation_id)
+    return await keys.revoke_key(principal, key_id, request.state.correlation_id)

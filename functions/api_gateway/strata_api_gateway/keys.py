@@ -13,9 +13,29 @@ from strata import db
 from strata.auth import ADMIN_SCOPE, Principal, mint_api_key
 from strata.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from strata.events.entities import ApiKeyCreated, ApiKeyRevoked, ApiKeyRotated, TenantCreated
-from strata.events.outbox import unit_of_work
+from strata.events.outbox import UnitOfWork, unit_of_work
 from strata.scopes import SERVICE, unknown
 from strata_api_gateway import store
+
+
+async def issue_key(
+    uow: UnitOfWork,
+    tenant_id: UUID,
+    name: str,
+    scopes: list[str],
+    correlation_id: str,
+    expires_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Mint a key in the unit of work (stored as a salted hash, ApiKeyCreated emitted); the answer holds the
+    secret as `api_key`, the only time it is ever shown."""
+    key, key_id = mint_api_key(), uuid4()
+    record = await store.insert_key(uow.conn, key_id, tenant_id, name, key, scopes, expires_at)
+    await uow.emit(
+        ApiKeyCreated(
+            tenant_id=tenant_id, correlation_id=correlation_id, key_id=key_id, prefix=key.prefix, scopes=scopes
+        )
+    )
+    return {**record, "api_key": key.token}
 
 
 class BootstrapRequest(BaseModel):
@@ -29,30 +49,19 @@ async def bootstrap(args: dict[str, Any]) -> dict[str, Any]:
     """Operator command: ensure a tenant exists and mint a key for it (the key is returned once)."""
     request = BootstrapRequest.model_validate(args)
     correlation_id = f"bootstrap-{uuid4()}"
-    key = mint_api_key()
-    key_id = uuid4()
     async with unit_of_work() as uow:
         tenant_id = await store.tenant_by_name(uow.conn, request.tenant_name)
         if tenant_id is None:
             tenant_id = uuid4()
             await store.insert_tenant(uow.conn, tenant_id, request.tenant_name)
             await uow.emit(TenantCreated(tenant_id=tenant_id, correlation_id=correlation_id, name=request.tenant_name))
-        record = await store.insert_key(uow.conn, key_id, tenant_id, request.key_name, key, request.scopes)
-        await uow.emit(
-            ApiKeyCreated(
-                tenant_id=tenant_id,
-                correlation_id=correlation_id,
-                key_id=key_id,
-                prefix=key.prefix,
-                scopes=request.scopes,
-            )
-        )
+        issued = await issue_key(uow, tenant_id, request.key_name, request.scopes, correlation_id)
     return {
         "tenant_id": str(tenant_id),
-        "api_key": key.token,
-        "key_id": str(key_id),
-        "prefix": record["prefix"],
-        "scopes": record["scopes"],
+        "api_key": issued["api_key"],
+        "key_id": str(issued["key_id"]),
+        "prefix": issued["prefix"],
+        "scopes": issued["scopes"],
     }
 
 
@@ -72,19 +81,8 @@ async def create_key(
 ) -> dict[str, Any]:
     """A new key for the caller's tenant; the token is in the answer only."""
     _check_grantable(principal, scopes)
-    key, key_id = mint_api_key(), uuid4()
     async with unit_of_work(principal.tenant_id) as uow:
-        record = await store.insert_key(uow.conn, key_id, principal.tenant_id, name, key, scopes, expires_at)
-        await uow.emit(
-            ApiKeyCreated(
-                tenant_id=principal.tenant_id,
-                correlation_id=correlation_id,
-                key_id=key_id,
-                prefix=key.prefix,
-                scopes=scopes,
-            )
-        )
-    return {**record, "api_key": key.token}
+        return await issue_key(uow, principal.tenant_id, name, scopes, correlation_id, expires_at)
 
 
 async def get_key(tenant_id: UUID, key_id: UUID) -> dict[str, Any]:
@@ -97,7 +95,6 @@ async def get_key(tenant_id: UUID, key_id: UUID) -> dict[str, Any]:
 
 async def rotate_key(principal: Principal, key_id: UUID, grace_s: int, correlation_id: str) -> dict[str, Any]:
     """A new key with the same name and scopes; the old one keeps working for `grace_s` seconds, then expires."""
-    key, new_key_id = mint_api_key(), uuid4()
     async with unit_of_work(principal.tenant_id) as uow:
         old = await store.get_key(uow.conn, key_id, for_update=True)
         if old is None:
@@ -109,28 +106,19 @@ async def rotate_key(principal: Principal, key_id: UUID, grace_s: int, correlati
         if old["expires_at"] is not None:
             ends = min(ends, old["expires_at"])
         await store.end_key(uow.conn, key_id, "expires_at", ends)
-        record = await store.insert_key(
-            uow.conn, new_key_id, principal.tenant_id, old["name"], key, list(old["scopes"]), old["expires_at"]
+        issued = await issue_key(
+            uow, principal.tenant_id, old["name"], list(old["scopes"]), correlation_id, old["expires_at"]
         )
         await uow.emit(
             ApiKeyRotated(
                 tenant_id=principal.tenant_id,
                 correlation_id=correlation_id,
                 key_id=key_id,
-                new_key_id=new_key_id,
+                new_key_id=issued["key_id"],
                 old_key_expires_at=ends,
             )
         )
-        await uow.emit(
-            ApiKeyCreated(
-                tenant_id=principal.tenant_id,
-                correlation_id=correlation_id,
-                key_id=new_key_id,
-                prefix=key.prefix,
-                scopes=list(old["scopes"]),
-            )
-        )
-    return {**record, "api_key": key.token, "previous_key_expires_at": ends}
+    return {**issued, "previous_key_expires_at": ends}
 
 
 async def revoke_key(principal: Principal, key_id: UUID, correlation_id: str) -> dict[str, Any]:

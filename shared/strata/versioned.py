@@ -1,4 +1,5 @@
-"""SQL shared by L01's versioned entities: every write bumps `version` (the ETag) and `updated_at`."""
+"""SQL shared by versioned entities (L01's agents and documents, L09's tenants): every write bumps `version` (the
+ETag) and `updated_at`."""
 
 from __future__ import annotations
 
