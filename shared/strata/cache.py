@@ -48,6 +48,24 @@ async def ping() -> None:
     await get_redis().ping()
 
 
+_script_shas: dict[str, str] = {}
+
+
+async def run_script(source: str, keys: list[str], args: list[Any]) -> Any:
+    """Run a Lua script by its SHA (loaded once per process; loaded again if the server forgot it)."""
+    redis = get_redis()
+    sha = _script_shas.get(source)
+    if sha is None:
+        sha = _script_shas[source] = await redis.script_load(source)
+    try:
+        return await redis.evalsha(sha, len(keys), *keys, *args)
+    except Exception as exc:  # a restarted server has an empty script cache
+        if "NOSCRIPT" not in str(exc):
+            raise
+        sha = _script_shas[source] = await redis.script_load(source)
+        return await redis.evalsha(sha, len(keys), *keys, *args)
+
+
 async def read_through(key: str, load: Callable[[], Awaitable[Any]], ttl_s: int = 300) -> Any:
     """The JSON value cached under `key`, else `load()` cached for `ttl_s`. Redis being down costs a cache miss,
     never a failed request."""

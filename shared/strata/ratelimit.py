@@ -7,10 +7,11 @@ import math
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from strata.cache import get_redis
+from strata.cache import run_script
 from strata.config import get_settings
 
 # KEYS: one bucket per key; ARGV: now_ms, cost, then (rate_per_s, burst) per bucket.
@@ -81,9 +82,6 @@ class Decision:
         return headers
 
 
-_script_sha: str | None = None
-
-
 @lru_cache
 def tiers() -> dict[str, Tier]:
     """The built-in tiers, overridden or extended by STRATA_RATE_LIMIT_TIERS."""
@@ -96,25 +94,37 @@ def tier(name: str) -> Tier:
     return tiers().get(name) or tiers()["standard"]
 
 
-async def charge(tenant_id: str, key_id: str, tier: Tier, cost: int = 1) -> Decision:
-    """Charge one request to the key's and the tenant's buckets (raises when Redis is unreachable)."""
-    global _script_sha
-    redis = get_redis()
-    keys = [f"strata:rl:{tenant_id}:key:{key_id}", f"strata:rl:{tenant_id}:tenant"]
-    args = [int(time.time() * 1000), cost, tier.key_rps, tier.key_burst, tier.tenant_rps, tier.tenant_burst]
-    if _script_sha is None:
-        _script_sha = await redis.script_load(TOKEN_BUCKETS)
-    try:
-        allowed, remaining, refill_ms, wait_ms = await redis.evalsha(_script_sha, len(keys), *keys, *args)
-    except Exception as exc:  # the server lost its script cache (a restart): load it again once
-        if "NOSCRIPT" not in str(exc):
-            raise
-        _script_sha = await redis.script_load(TOKEN_BUCKETS)
-        allowed, remaining, refill_ms, wait_ms = await redis.evalsha(_script_sha, len(keys), *keys, *args)
+@dataclass(frozen=True)
+class Bucket:
+    """One token bucket: its Redis key, refill rate per second and capacity."""
+
+    key: str
+    rate_per_s: float
+    burst: int
+
+
+async def charge_buckets(buckets: list[Bucket], cost: int = 1) -> Decision:
+    """Take `cost` tokens from every bucket, or from none (raises when Redis is unreachable). The answer
+    describes the first bucket (its limit) and the tightest one (remaining, reset)."""
+    args: list[Any] = [int(time.time() * 1000), cost]
+    for bucket in buckets:
+        args += [bucket.rate_per_s, bucket.burst]
+    allowed, remaining, refill_ms, wait_ms = await run_script(TOKEN_BUCKETS, [b.key for b in buckets], args)
     return Decision(
         bool(allowed),
-        tier.key_burst,
+        buckets[0].burst,
         max(0, int(remaining)),
         math.ceil(int(refill_ms) / 1000),
         max(1, math.ceil(int(wait_ms) / 1000)),
+    )
+
+
+async def charge(tenant_id: str, key_id: str, tier: Tier, cost: int = 1) -> Decision:
+    """Charge one request to the key's and the tenant's buckets (raises when Redis is unreachable)."""
+    return await charge_buckets(
+        [
+            Bucket(f"strata:rl:{tenant_id}:key:{key_id}", tier.key_rps, tier.key_burst),
+            Bucket(f"strata:rl:{tenant_id}:tenant", tier.tenant_rps, tier.tenant_burst),
+        ],
+        cost,
     )

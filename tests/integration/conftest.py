@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from strata import cache, ratelimit
+from strata import cache
 from strata.config import get_settings
 from tests.conftest import make_state_dir
 
@@ -36,7 +36,7 @@ async def redis_url(redis_server: str, monkeypatch: pytest.MonkeyPatch) -> Async
     monkeypatch.setenv("REDIS_URL", redis_server)
     get_settings.cache_clear()
     await cache.reset_redis()
-    ratelimit._script_sha = None
+    cache._script_shas.clear()
     yield redis_server
     await cache.reset_redis()
     get_settings.cache_clear()
