@@ -15,10 +15,11 @@ class ProblemError(Exception):
     slug: str = "internal"
     title: str = "Internal error"
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+        self.headers = headers or {}  # response headers it carries, e.g. Retry-After
 
     def to_problem(self, instance: str | None = None, request_id: str | None = None) -> dict[str, Any]:
         return problem(self.status, self.slug, self.title, self.detail, instance, request_id, **self.extra)
@@ -56,12 +57,20 @@ class HeadersTooLargeError(ProblemError):
     status, slug, title = 431, "headers-too-large", "Request header fields too large"
 
 
+class PaymentRequiredError(ProblemError):
+    status, slug, title = 402, "budget-exceeded", "Budget exceeded"
+
+
 class InvalidInputError(ProblemError):
     status, slug, title = 422, "validation", "Invalid input"
 
 
 class TooManyRequestsError(ProblemError):
     status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class BadGatewayError(ProblemError):
+    status, slug, title = 502, "upstream-failed", "Upstream failed"
 
 
 class DependencyUnavailableError(ProblemError):

@@ -49,7 +49,7 @@ def _request_id(request: Request) -> str | None:
 
 
 def problem_response(request: Request, error: ProblemError) -> ProblemResponse:
-    headers = {"Retry-After": "1"} if error.status == 503 else None
+    headers = {"Retry-After": "1", **error.headers} if error.status == 503 else error.headers
     return ProblemResponse(
         error.to_problem(request.url.path, _request_id(request)), status_code=error.status, headers=headers
     )

@@ -3,9 +3,13 @@
 from fastapi import FastAPI
 
 from strata.web import create_service_app
-from strata_model_gateway.routes import models
+from strata_model_gateway.routes import budgets, chat, models
 
 
 def create_app() -> FastAPI:
     """Build the L04 app (no I/O happens until a request needs it)."""
-    return create_service_app(layer="model_gateway", title="Strata L04 model gateway", routers=[models.router])
+    return create_service_app(
+        layer="model_gateway",
+        title="Strata L04 model gateway",
+        routers=[chat.router, models.router, budgets.router],
+    )

@@ -33,8 +33,8 @@ class BudgetExceeded(Event):
     SOURCE = "strata.model_gateway"
     AGGREGATE: ClassVar[str] = "budget_id"
     budget_id: UUID
-    scope: Literal["tenant", "agent", "run"]
-    scope_id: str = Field(max_length=200)
-    period: Literal["run", "day", "month"]
+    scope: Literal["tenant", "run", "task"]
+    scope_id: str = Field(max_length=200, description="The tenant id, the run id, or <run id>/<task id>")
+    period: Literal["day", "month", "total"]
     limit_micro_usd: MicroUsd
     spent_micro_usd: MicroUsd

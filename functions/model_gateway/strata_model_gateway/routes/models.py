@@ -1,31 +1,144 @@
-"""Model resources of L04 model gateway."""
+"""The model catalogue: the platform's entries and the tenant's own, which it manages here; and model usage."""
 
-from datetime import datetime
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
-from strata.pagination import add_list_route
+from strata.auth import Principal
+from strata.etags import expected_version, set_etag
+from strata.pagination import Page, PageRequest, page_request
+from strata.web import require_scope
+from strata_model_gateway import catalogue, metering
+from strata_model_gateway.catalogue import Capability, LatencyClass, ModelSpec
 
 router = APIRouter(tags=["models"])
 
 
-class Model(BaseModel):
+class Model(ModelSpec):
     model_id: UUID
-    provider: str
-    provider_model: str
-    context_window: int
-    capabilities: list[str]
-    created_at: datetime
+    source: Literal["tenant", "platform"] = Field(description="platform entries are configured by the operator")
+    version: int
+    created_at: datetime | None
+    updated_at: datetime | None
 
 
-add_list_route(
-    router,
-    "/v1/models",
-    Model,
-    table="models",
-    id_column="model_id",
-    scope="models:read",
-    summary="List the tenant's models, newest first.",
+class ModelUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider_model: str | None = Field(default=None, min_length=1, max_length=200)
+    context_window: int | None = Field(default=None, ge=1, le=10_000_000)
+    capabilities: list[Capability] | None = Field(default=None, max_length=6)
+    input_usd_per_mtok: Decimal | None = Field(default=None, ge=0, le=10_000, decimal_places=6)
+    output_usd_per_mtok: Decimal | None = Field(default=None, ge=0, le=10_000, decimal_places=6)
+    cached_usd_per_mtok: Decimal | None = Field(default=None, ge=0, le=10_000, decimal_places=6)
+    latency_class: LatencyClass | None = None
+    quality: float | None = Field(default=None, ge=0, le=1)
+    enabled: bool | None = None
+
+
+class ModelUsageFigures(BaseModel):
+    key: str | None
+    calls: int
+    cache_hits: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cost_micro_usd: int
+    p50_latency_ms: float
+
+
+class ModelUsageTotals(BaseModel):
+    calls: int
+    cache_hits: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cost_micro_usd: int
+
+
+class ModelUsage(BaseModel):
+    from_: date = Field(alias="from")
+    to: date
+    group_by: Literal["day", "model", "run", "purpose"]
+    groups: list[ModelUsageFigures]
+    totals: ModelUsageTotals
+
+
+@router.get("/v1/models", response_model=Page[Model], summary="List the models the tenant can call.")
+async def list_models(
+    principal: Annotated[Principal, Depends(require_scope("models:read"))],
+    page: Annotated[PageRequest, Depends(page_request)],
+) -> dict[str, Any]:
+    """List the models the tenant can call: the platform's first, then its own, newest first."""
+    items, next_cursor = await catalogue.list_page(principal.tenant_id, page)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post("/v1/models", response_model=Model, status_code=201, summary="Add a model to the tenant's catalogue.")
+async def create_model(
+    body: ModelSpec,
+    principal: Annotated[Principal, Depends(require_scope("models:write"))],
+    response: Response,
+) -> dict[str, Any]:
+    """Add a model to the tenant's catalogue."""
+    entry = await catalogue.create(principal.tenant_id, body)
+    response.headers["Location"] = f"/v1/models/{entry.model_id}"
+    set_etag(response, entry.version)
+    return {**entry.model_dump(), "created_at": datetime.now(UTC), "updated_at": datetime.now(UTC)}
+
+
+@router.get(
+    "/v1/models/usage",
+    response_model=ModelUsage,
+    response_model_by_alias=True,
+    summary="Model calls, tokens and cost by day, model, run or purpose.",
 )
+async def model_usage(
+    principal: Annotated[Principal, Depends(require_scope("models:read"))],
+    from_: Annotated[date | None, Query(alias="from", description="First UTC day; default 30 days ago")] = None,
+    to: Annotated[date | None, Query(description="Last UTC day; default today")] = None,
+    group_by: Literal["day", "model", "run", "purpose"] = "day",
+    run_id: UUID | None = None,
+) -> dict[str, Any]:
+    """Model calls, tokens and cost by day, model, run or purpose."""
+    end = to or datetime.now(UTC).date()
+    return await metering.summary(principal.tenant_id, from_ or end - timedelta(days=30), end, group_by, run_id)
+
+
+@router.get("/v1/models/{model_id}", response_model=Model, summary="Read a catalogue entry.")
+async def get_model(
+    model_id: UUID, principal: Annotated[Principal, Depends(require_scope("models:read"))], response: Response
+) -> dict[str, Any]:
+    """Read a catalogue entry."""
+    entry = await catalogue.get(principal.tenant_id, model_id)
+    set_etag(response, entry.version)
+    return {**entry.model_dump(), "created_at": None, "updated_at": None}
+
+
+@router.patch("/v1/models/{model_id}", response_model=Model, summary="Change a tenant model (If-Match honoured).")
+async def update_model(
+    model_id: UUID,
+    body: ModelUpdate,
+    principal: Annotated[Principal, Depends(require_scope("models:write"))],
+    request: Request,
+    response: Response,
+) -> dict[str, Any]:
+    """Change a tenant model (If-Match honoured)."""
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    entry = await catalogue.update(principal.tenant_id, model_id, changes, expected_version(request))
+    set_etag(response, entry.version)
+    return {**entry.model_dump(), "created_at": None, "updated_at": datetime.now(UTC)}
+
+
+@router.delete("/v1/models/{model_id}", status_code=204, summary="Remove a tenant model (If-Match honoured).")
+async def delete_model(
+    model_id: UUID, principal: Annotated[Principal, Depends(require_scope("models:write"))], request: Request
+) -> Response:
+    """Remove a tenant model (If-Match honoured)."""
+    await catalogue.delete(principal.tenant_id, model_id, expected_version(request))
+    return Response(status_code=204)
