@@ -17,6 +17,7 @@ import pytest
 from strata_cli.localcloud.cloud import LocalCloud, LocalCloudConfig
 from tests.conftest import make_state_dir
 from tests.support.oidc import TestIssuer
+from tests.support.provider_servers import FakeOllama, FakeOpenAI
 
 
 @dataclass
@@ -57,8 +58,38 @@ def oidc_issuer() -> Iterator[TestIssuer]:
     issuer.stop()
 
 
+@dataclass
+class Providers:
+    """Loopback model servers speaking OpenAI's and Ollama's wire formats; `flaky` is for breaker tests."""
+
+    openai: FakeOpenAI
+    ollama: FakeOllama
+    flaky: FakeOpenAI
+
+    def config(self) -> list[dict[str, str]]:
+        return [
+            {"name": "openai", "kind": "openai", "base_url": self.openai.url, "api_key": "sk-test"},
+            {"name": "ollama", "kind": "ollama", "base_url": self.ollama.url},
+            {"name": "flaky", "kind": "openai", "base_url": self.flaky.url, "api_key": "sk-test"},
+        ]
+
+    def reset(self) -> None:
+        for server in (self.openai, self.ollama, self.flaky):
+            server.reset()
+
+
 @pytest.fixture(scope="session")
-async def platform(project_root: Path, oidc_issuer: TestIssuer) -> AsyncIterator[Platform]:
+def providers() -> Iterator[Providers]:
+    servers = Providers(
+        FakeOpenAI(api_key="sk-test").start(), FakeOllama().start(), FakeOpenAI(api_key="sk-test").start()
+    )
+    yield servers
+    for server in (servers.openai, servers.ollama, servers.flaky):
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+async def platform(project_root: Path, oidc_issuer: TestIssuer, providers: Providers) -> AsyncIterator[Platform]:
     state = make_state_dir("e2e")
     # fast retries and a 1 s tick for the template's schedules, so tests see them without long waits
     # a tier that barely refills, so a rate-limit test can count exactly
@@ -72,6 +103,10 @@ async def platform(project_root: Path, oidc_issuer: TestIssuer) -> AsyncIterator
         extra_env={
             "STRATA_RATE_LIMIT_TIERS": json.dumps(slow_tier),
             "STRATA_OIDC_ISSUERS": json.dumps([oidc_issuer.config()]),
+            "STRATA_MODEL_PROVIDERS": json.dumps(providers.config()),
+            "STRATA_MODEL_RETRY_BASE_S": "0.01",
+            "STRATA_BREAKER_OPEN_S": "1",
+            "STRATA_BREAKER_FAILURES": "3",
         },
     )
     cloud = LocalCloud(config)

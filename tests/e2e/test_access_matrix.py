@@ -53,6 +53,12 @@ NAMED = {
     ("GET", "/v1/sessions/{session_id}"): None,
     ("PATCH", "/v1/sessions/{session_id}"): {"state": {"b": True}},
     ("POST", "/v1/sessions/{session_id}/close"): {},
+    ("GET", "/v1/models/{model_id}"): None,
+    ("PATCH", "/v1/models/{model_id}"): {"enabled": False},
+    ("DELETE", "/v1/models/{model_id}"): None,
+    ("GET", "/v1/budgets/{budget_id}"): None,
+    ("PATCH", "/v1/budgets/{budget_id}"): {"limit_micro_usd": 1},
+    ("DELETE", "/v1/budgets/{budget_id}"): None,
 }
 # Reads that are the caller's own (lists, singletons, summaries): B's answer must hold none of A's identifiers.
 OWN_READS = {
@@ -79,6 +85,8 @@ OWN_READS = {
         "/v1/tools",
         "/v1/usage",
         "/v1/webhooks",
+        "/v1/models/usage",
+        "/v1/budgets",
     )
 }
 # Writes that act on the caller's own tenant only (creates, upserts, settings): after B sends them, A's resources
@@ -92,6 +100,11 @@ OWN_WRITES = {
     ("PUT", "/v1/retention"): {"event_log_days": 30, "archive": False},
     ("POST", "/v1/sessions"): {},
     ("PATCH", "/v1/tenant"): {"cors_origins": ["https://b.example.com"]},
+    ("POST", "/v1/models"): {"name": "b-model", "provider": "openai", "provider_model": "b", "context_window": 10},
+    ("POST", "/v1/budgets"): {"scope": "tenant", "period": "day", "limit_micro_usd": 5},
+    ("POST", "/v1/models/chat"): {"model": "b-model", "messages": [{"role": "user", "content": "hi"}]},
+    ("POST", "/v1/chat/completions"): {"model": "b-model", "messages": [{"role": "user", "content": "hi"}]},
+    ("POST", "/v1/models/embeddings"): {"model": "b-model", "input": "hi"},
 }
 # The operator's routes: across tenants by design, refused to a tenant's admin (tested in test_tenants.py).
 OPERATOR = {
@@ -126,6 +139,8 @@ DUMMY = {
     "version": "1",
     "session_id": str(uuid.UUID(int=5)),
     "tenant_id": str(uuid.UUID(int=6)),
+    "model_id": str(uuid.UUID(int=7)),
+    "budget_id": str(uuid.UUID(int=8)),
 }
 
 
@@ -158,6 +173,20 @@ async def _tenant_a(platform: Platform) -> TenantA:
     session = await _created(
         await api.post("/v1/sessions", json={"agent_id": agent["agent_id"], "state": {"a": 1}}, headers=headers)
     )
+    model = await _created(
+        await api.post(
+            "/v1/models",
+            json={"name": f"a-model-{tag}", "provider": "openai", "provider_model": "m", "context_window": 100},
+            headers=headers,
+        )
+    )
+    budget = await _created(
+        await api.post(
+            "/v1/budgets",
+            json={"scope": "run", "scope_id": str(uuid.uuid4()), "period": "total", "limit_micro_usd": 1000},
+            headers=headers,
+        )
+    )
     dead_letter = await _dead_letter(platform, tag)
     params = {
         "agent_id": agent["agent_id"],
@@ -168,8 +197,13 @@ async def _tenant_a(platform: Platform) -> TenantA:
         "document_id": document["document_id"],
         "version": "1",
         "session_id": session["session_id"],
+        "model_id": model["model_id"],
+        "budget_id": budget["budget_id"],
     }
-    identifiers = {platform.tenant_id, f"a-{tag}", f"a-agent-{tag}", *params.values()} - {"matrix", "1"}
+    identifiers = {platform.tenant_id, f"a-{tag}", f"a-agent-{tag}", f"a-model-{tag}", *params.values()} - {
+        "matrix",
+        "1",
+    }
     return TenantA(headers, params, identifiers)
 
 
@@ -201,6 +235,8 @@ async def _snapshot(platform: Platform, a: TenantA) -> dict[str, Any]:
         "configuration": f"/v1/configurations/{p['namespace']}/{p['key']}",
         "session": f"/v1/sessions/{p['session_id']}",
         "dead_letter": f"/v1/dead-letters/{p['dead_letter_id']}",
+        "model": f"/v1/models/{p['model_id']}",
+        "budget": f"/v1/budgets/{p['budget_id']}",
         "retention": "/v1/retention",
         "tenant": "/v1/tenant",
     }
