@@ -33,3 +33,21 @@ async def soft_delete_row(conn: asyncpg.Connection, table: str, id_column: str, 
         f"WHERE {id_column} = $1",
         entity_id,
     )
+
+
+async def lock_current(
+    conn: asyncpg.Connection, table: str, id_column: str, entity_id: UUID, expected: int | None, what: str
+) -> int:
+    """Lock the live row for a write and return its version: 404 when it is gone, 412 when `expected` (If-Match)
+    names another version."""
+    from strata.errors import NotFoundError
+    from strata.etags import check_version
+
+    version: int | None = await conn.fetchval(
+        f"SELECT version FROM {table} WHERE {id_column} = $1 AND deleted_at IS NULL FOR UPDATE",  # noqa: S608
+        entity_id,
+    )
+    if version is None:
+        raise NotFoundError(f"no {what} {entity_id}")
+    check_version(expected, version)
+    return version

@@ -21,11 +21,10 @@ from aws_lambda_powertools import Logger
 from strata import db
 from strata.cache import get_redis, run_script
 from strata.errors import ConflictError, NotFoundError, PaymentRequiredError
-from strata.etags import check_version
 from strata.events.models import BudgetExceeded
 from strata.events.outbox import unit_of_work
 from strata.pagination import PageRequest, Where, fetch_page
-from strata.versioned import soft_delete_row, update_row
+from strata.versioned import lock_current, soft_delete_row, update_row
 
 logger = Logger(child=True)
 
@@ -283,22 +282,12 @@ async def list_page(tenant_id: UUID, page: PageRequest) -> tuple[list[dict[str, 
 
 async def change_limit(tenant_id: UUID, budget_id: UUID, limit: int, expected: int | None) -> dict[str, Any]:
     async with db.transaction(tenant_id) as conn:
-        version = await conn.fetchval(
-            "SELECT version FROM budgets WHERE budget_id = $1 AND deleted_at IS NULL FOR UPDATE", budget_id
-        )
-        if version is None:
-            raise NotFoundError(f"no budget {budget_id}")
-        check_version(expected, version)
+        await lock_current(conn, "budgets", "budget_id", budget_id, expected, "budget")
         row = await update_row(conn, "budgets", "budget_id", budget_id, {"limit_micro_usd": limit}, COLUMNS)
     return await current_spend(tenant_id, row)
 
 
 async def delete(tenant_id: UUID, budget_id: UUID, expected: int | None) -> None:
     async with db.transaction(tenant_id) as conn:
-        version = await conn.fetchval(
-            "SELECT version FROM budgets WHERE budget_id = $1 AND deleted_at IS NULL FOR UPDATE", budget_id
-        )
-        if version is None:
-            raise NotFoundError(f"no budget {budget_id}")
-        check_version(expected, version)
+        await lock_current(conn, "budgets", "budget_id", budget_id, expected, "budget")
         await soft_delete_row(conn, "budgets", "budget_id", budget_id)

@@ -13,9 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from strata import db
 from strata.errors import ConflictError, ForbiddenError, NotFoundError
-from strata.etags import check_version
 from strata.pagination import PageRequest, Where, fetch_page
-from strata.versioned import soft_delete_row, update_row
+from strata.versioned import lock_current, soft_delete_row, update_row
 from strata_model_gateway import registry
 from strata_model_gateway.settings import settings
 
@@ -184,12 +183,7 @@ async def update(tenant_id: UUID, model_id: UUID, changes: dict[str, Any], expec
         raise ForbiddenError("platform models are configured by the operator, not through the API")
     assert set(changes) <= UPDATABLE
     async with db.transaction(tenant_id) as conn:
-        version = await conn.fetchval(
-            "SELECT version FROM models WHERE model_id = $1 AND deleted_at IS NULL FOR UPDATE", model_id
-        )
-        if version is None:
-            raise NotFoundError(f"no model {model_id}")
-        check_version(expected, version)
+        await lock_current(conn, "models", "model_id", model_id, expected, "model")
         if not changes:
             return await get(tenant_id, model_id)
         row = await update_row(conn, "models", "model_id", model_id, changes, COLUMNS)
@@ -200,10 +194,5 @@ async def delete(tenant_id: UUID, model_id: UUID, expected: int | None) -> None:
     if any(e.model_id == model_id for e in platform_entries()):
         raise ForbiddenError("platform models are configured by the operator, not through the API")
     async with db.transaction(tenant_id) as conn:
-        version = await conn.fetchval(
-            "SELECT version FROM models WHERE model_id = $1 AND deleted_at IS NULL FOR UPDATE", model_id
-        )
-        if version is None:
-            raise NotFoundError(f"no model {model_id}")
-        check_version(expected, version)
+        await lock_current(conn, "models", "model_id", model_id, expected, "model")
         await soft_delete_row(conn, "models", "model_id", model_id)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "other"]
 ErrorKind = Literal["timeout", "unavailable", "rate_limited", "bad_request", "auth", "malformed", "cut", "other"]
 RETRYABLE: frozenset[str] = frozenset({"timeout", "unavailable", "rate_limited", "cut", "malformed"})
 
@@ -68,7 +69,7 @@ class Usage:
 class ChatResult:
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
-    finish_reason: Literal["stop", "length", "tool_calls", "content_filter", "other"] = "stop"
+    finish_reason: FinishReason = "stop"
     usage: Usage = field(default_factory=Usage)
     raw_model: str = ""  # the model the provider says answered
 
@@ -80,7 +81,7 @@ class StreamChunk:
     delta: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     done: bool = False
-    finish_reason: Literal["stop", "length", "tool_calls", "content_filter", "other"] | None = None
+    finish_reason: FinishReason | None = None
     usage: Usage | None = None
 
 

@@ -9,8 +9,18 @@ from typing import Any
 
 import httpx
 
-from .base import ChatRequest, ChatResult, EmbeddingResult, Message, ProviderError, StreamChunk, ToolCall, Usage
-from .openai_compat import FinishReason, malformed, parse_arguments, post_json, stream_lines
+from .base import (
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    FinishReason,
+    Message,
+    ProviderError,
+    StreamChunk,
+    ToolCall,
+    Usage,
+)
+from .http import malformed, parse_arguments, post_json, stream_lines
 
 
 class OllamaProvider:
