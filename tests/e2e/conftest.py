@@ -107,6 +107,10 @@ async def platform(project_root: Path, oidc_issuer: TestIssuer, providers: Provi
             "STRATA_MODEL_RETRY_BASE_S": "0.01",
             "STRATA_BREAKER_OPEN_S": "1",
             "STRATA_BREAKER_FAILURES": "3",
+            # tenants with a catalogue entry of this name get the semantic cache (a low bar: the fakes' vectors)
+            "STRATA_SEMANTIC_CACHE_MODEL": "semantic-embedder",
+            "STRATA_SEMANTIC_CACHE_THRESHOLD": "0.5",
+            "STRATA_MODEL_LIMITS": json.dumps({"e2e-slow": {"rpm": 3, "tpm": 1_000_000}}),
         },
     )
     cloud = LocalCloud(config)

@@ -353,3 +353,46 @@ async def test_the_catalogue_is_managed_through_the_api(platform: Platform, prov
     assert_problem(await platform.api.get(f"/v1/models/{model_id}", headers=headers), 404)
     reader = await platform.api.post("/v1/api-keys", json={"name": "r", "scopes": ["models:read"]}, headers=headers)
     assert_problem(await _chat(platform, platform.auth(reader.json()["api_key"]), model="llama"), 403)
+
+
+async def test_a_similar_question_is_answered_from_the_semantic_cache(platform: Platform, providers: Providers) -> None:
+    headers = await _tenant(platform, providers)
+    embedder = {**GPT, "capabilities": ["embeddings"]}
+    made = await platform.api.post("/v1/models", json={"name": "semantic-embedder", **embedder}, headers=headers)
+    assert made.status_code == 201, made.text
+    first = await _chat(
+        platform, headers, model="gpt", messages=[{"role": "user", "content": "What is 2+2?"}], cache=True
+    )
+    assert first.json()["cache"] == "miss"
+    similar = await _chat(
+        platform, headers, model="gpt", messages=[{"role": "user", "content": "what's two plus two"}], cache=True
+    )
+    assert similar.json()["cache"] == "semantic_hit"
+    assert similar.json()["content"] == first.json()["content"]
+    chats = [r for r in providers.openai.requests if r.path == "/v1/chat/completions"]
+    assert len(chats) == 1  # the similar question never reached the model
+    # another system prompt is another shape of request: no semantic match across it
+    other = await _chat(
+        platform,
+        headers,
+        model="gpt",
+        messages=[{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "What is 2+2?"}],
+        cache=True,
+    )
+    assert other.json()["cache"] == "miss"
+
+
+async def test_model_calls_are_limited_per_minute_by_the_tenants_tier(platform: Platform, providers: Providers) -> None:
+    headers = await _tenant(platform, providers)
+    tenant_id = (await platform.api.get("/v1/tenant", headers=headers)).json()["tenant_id"]
+    operator = platform.auth((await platform.new_tenant(f"op-{uuid.uuid4().hex[:8]}", ["platform:admin"]))["api_key"])
+    moved = await platform.api.patch(f"/v1/tenants/{tenant_id}", json={"tier": "e2e-slow"}, headers=operator)
+    assert moved.status_code == 200, moved.text
+    # a key minted after the change carries the new tier (decisions are cached per key)
+    key = await platform.api.post("/v1/api-keys", json={"name": "slow", "scopes": ["models:invoke"]}, headers=headers)
+    slow = platform.auth(key.json()["api_key"])
+    answers = [await _chat(platform, slow, model="llama") for _ in range(4)]
+    assert [a.status_code for a in answers[:3]] == [200, 200, 200]
+    problem = assert_problem(answers[3], 429)
+    assert problem["limit"] == "requests"
+    assert int(answers[3].headers["retry-after"]) >= 1
