@@ -57,21 +57,50 @@ def _api(url: str, path: str, key: str | None = None, body: Any = None) -> tuple
 
 
 def run_demo(api_url: str, key: str) -> None:
-    """What the platform can carry end to end today: register an agent, see its event archived by L01."""
+    """What the platform can carry end to end today: register an agent, see its event archived by L01, and ask
+    a model (routed by L04 to the cheapest that can answer in JSON; the embedded model by default)."""
     name = f"demo-agent-{int(time.time())}"
     status, agent = _api(api_url, "/v1/agents", key, {"name": name, "capabilities": ["search", "summarise"]})
     if status != 201:
         console.print(f"[red]demo: creating an agent answered {status}: {agent}[/red]")
         return
     console.print(f"demo: registered agent [bold]{name}[/bold] ({agent['did']})")
+    _await_archived(api_url, key, agent["agent_id"])
+    _ask_a_model(api_url, key)
+
+
+def _await_archived(api_url: str, key: str, agent_id: str) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         _, page = _api(api_url, "/v1/events?detail_type=AgentCreated&limit=50", key)
-        if any(item["detail"].get("agent_id") == agent["agent_id"] for item in (page or {}).get("items", [])):
+        if any(item["detail"].get("agent_id") == agent_id for item in (page or {}).get("items", [])):
             console.print("demo: its AgentCreated event crossed the bus and is in L01's event log")
             return
         time.sleep(0.2)
     console.print("[yellow]demo: the AgentCreated event did not reach the event log within 20 s[/yellow]")
+
+
+def _ask_a_model(api_url: str, key: str) -> None:
+    schema = {"type": "object", "properties": {"motto": {"type": "string", "maxLength": 60}}, "required": ["motto"]}
+    body = {
+        "requirements": {"capabilities": ["json"]},
+        "strategy": "cheapest",
+        "messages": [{"role": "user", "content": "Write a short motto for a research agent."}],
+        "response_schema": schema,
+        "max_tokens": 40,
+        "purpose": "demo",
+    }
+    status, answer = _api(api_url, "/v1/models/chat", key, body)
+    if status != 200:
+        detail = (answer or {}).get("detail", answer)
+        console.print(f"[yellow]demo: no model answered ({status}): {detail}[/yellow]")
+        return
+    usage = answer["usage"]
+    console.print(
+        f"demo: {answer['model']} ({answer['provider']}) answered {answer['content']} "
+        f"in {answer['latency_ms']:.0f} ms, {usage['input_tokens']}+{usage['output_tokens']} tokens, "
+        f"{answer['cost_micro_usd']} micro-USD, metered"
+    )
 
 
 @app.command()
