@@ -61,41 +61,48 @@ elseif op == 'failure' then
   end
 end
 redis.call('PEXPIRE', key, math.max(open_for * 10, 3600000))
-return {allowed, state}
+return {allowed, state, failures}
 """
 
 
-@dataclass(frozen=True)
+@dataclass
 class Breaker:
-    """One named breaker (e.g. `provider:ollama`)."""
+    """One named breaker (e.g. `provider:ollama`); make one per call (it remembers what `allow` saw)."""
 
     name: str
     failure_threshold: int = 5
     open_for_s: float = 30.0
+    _clean: bool = False  # allow() saw it closed with no failures: a success then needs no write
 
     @property
     def key(self) -> str:
         return f"strata:breaker:{self.name}"
 
-    async def _run(self, op: str) -> tuple[bool, State]:
+    async def _run(self, op: str) -> tuple[bool, State, int]:
         now_ms = int(time.time() * 1000)
-        allowed, state = await run_script(
+        allowed, state, failures = await run_script(
             BREAKER, [self.key], [op, now_ms, self.failure_threshold, int(self.open_for_s * 1000)]
         )
-        return bool(allowed), "open" if state == "open" else "half_open" if state == "half_open" else "closed"
+        named: State = "open" if state == "open" else "half_open" if state == "half_open" else "closed"
+        return bool(allowed), named, int(failures)
 
     async def allow(self) -> bool:
         """Whether a call may go ahead now (half-open: only the one probe)."""
         try:
-            return (await self._run("allow"))[0]
+            allowed, state, failures = await self._run("allow")
         except Exception as exc:  # Redis down: do not turn a cache outage into a provider outage
             logger.warning(
                 "breaker state unavailable; admitting", extra={"breaker": self.name, "error": str(exc)[:200]}
             )
             return True
+        self._clean = state == "closed" and failures == 0
+        return allowed
 
     async def record(self, ok: bool) -> State | None:
-        """Report the outcome of an admitted call; returns the state after it (None when Redis is down)."""
+        """Report the outcome of an admitted call; returns the state after it (None when Redis is down). A success
+        on a breaker `allow` saw closed and clean changes nothing, so it costs no round trip."""
+        if ok and self._clean:
+            return "closed"
         try:
             return (await self._run("success" if ok else "failure"))[1]
         except Exception as exc:

@@ -14,27 +14,28 @@ from pydantic import BaseModel, Field
 from strata.cache import run_script
 from strata.config import get_settings
 
-# KEYS: one bucket per key; ARGV: now_ms, cost, then (rate_per_s, burst) per bucket.
-# A request passes only if every bucket holds `cost` tokens; then all are charged. Returns
-# {allowed, remaining of the tightest bucket, ms until a token is back in it, ms until the denying bucket allows}.
+# KEYS: one bucket per key; ARGV: now_ms, then (rate_per_s, burst, cost) per bucket.
+# A request passes only if every bucket holds its cost; then all are charged. Returns {allowed, remaining of the
+# tightest bucket, ms until a token is back in it, ms until the denying buckets allow, index of the first denier}.
 TOKEN_BUCKETS = """
-local now, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
-local state, allowed, wait = {}, 1, 0
+local now = tonumber(ARGV[1])
+local state, allowed, wait, denier = {}, 1, 0, 0
 local remaining, refill = math.huge, 0
 for i, key in ipairs(KEYS) do
-  local rate, burst = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  local rate, burst, cost = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
   local saved = redis.call('HMGET', key, 'tokens', 'ts')
   local tokens, ts = tonumber(saved[1]) or burst, tonumber(saved[2]) or now
   tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
-  state[i] = {key, tokens, rate, burst}
+  state[i] = {key, tokens, rate, burst, cost}
   if tokens < cost then
     allowed = 0
+    if denier == 0 then denier = i end
     wait = math.max(wait, math.ceil((cost - tokens) * 1000 / rate))
   end
 end
 for i, s in ipairs(state) do
   local tokens = s[2]
-  if allowed == 1 then tokens = tokens - cost end
+  if allowed == 1 then tokens = tokens - s[5] end
   redis.call('HSET', s[1], 'tokens', tokens, 'ts', now)
   redis.call('PEXPIRE', s[1], math.ceil(s[4] * 1000 / s[3]) + 1000)
   if tokens < remaining then
@@ -42,7 +43,7 @@ for i, s in ipairs(state) do
     refill = math.ceil((s[4] - tokens) * 1000 / s[3])
   end
 end
-return {allowed, math.floor(remaining), refill, wait}
+return {allowed, math.floor(remaining), refill, wait, denier}
 """  # noqa: S105 - a Lua script, not a secret
 
 
@@ -69,6 +70,7 @@ class Decision:
     remaining: int
     reset_s: int
     retry_after_s: int
+    denied_by: int | None = None  # the index of the first bucket that refused
 
     def headers(self) -> dict[str, str]:
         """IETF RateLimit fields (and Retry-After when denied)."""
@@ -96,26 +98,29 @@ def tier(name: str) -> Tier:
 
 @dataclass(frozen=True)
 class Bucket:
-    """One token bucket: its Redis key, refill rate per second and capacity."""
+    """One token bucket: its Redis key, refill rate per second, capacity, and what this request takes from it."""
 
     key: str
     rate_per_s: float
     burst: int
+    cost: int = 1
 
 
-async def charge_buckets(buckets: list[Bucket], cost: int = 1) -> Decision:
-    """Take `cost` tokens from every bucket, or from none (raises when Redis is unreachable). The answer
-    describes the first bucket (its limit) and the tightest one (remaining, reset)."""
-    args: list[Any] = [int(time.time() * 1000), cost]
+async def charge_buckets(buckets: list[Bucket]) -> Decision:
+    """Take each bucket's cost from it, or nothing from any (raises when Redis is unreachable). The answer
+    describes the first bucket (its limit) and the tightest one (remaining, reset); `denied_by` is the index of
+    the first bucket that refused."""
+    args: list[Any] = [int(time.time() * 1000)]
     for bucket in buckets:
-        args += [bucket.rate_per_s, bucket.burst]
-    allowed, remaining, refill_ms, wait_ms = await run_script(TOKEN_BUCKETS, [b.key for b in buckets], args)
+        args += [bucket.rate_per_s, bucket.burst, bucket.cost]
+    allowed, remaining, refill_ms, wait_ms, denier = await run_script(TOKEN_BUCKETS, [b.key for b in buckets], args)
     return Decision(
         bool(allowed),
         buckets[0].burst,
         max(0, int(remaining)),
         math.ceil(int(refill_ms) / 1000),
         max(1, math.ceil(int(wait_ms) / 1000)),
+        int(denier) - 1 if int(denier) else None,
     )
 
 
@@ -123,8 +128,7 @@ async def charge(tenant_id: str, key_id: str, tier: Tier, cost: int = 1) -> Deci
     """Charge one request to the key's and the tenant's buckets (raises when Redis is unreachable)."""
     return await charge_buckets(
         [
-            Bucket(f"strata:rl:{tenant_id}:key:{key_id}", tier.key_rps, tier.key_burst),
-            Bucket(f"strata:rl:{tenant_id}:tenant", tier.tenant_rps, tier.tenant_burst),
-        ],
-        cost,
+            Bucket(f"strata:rl:{tenant_id}:key:{key_id}", tier.key_rps, tier.key_burst, cost),
+            Bucket(f"strata:rl:{tenant_id}:tenant", tier.tenant_rps, tier.tenant_burst, cost),
+        ]
     )

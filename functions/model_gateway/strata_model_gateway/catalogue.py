@@ -11,7 +11,7 @@ from uuid import UUID, uuid4, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from strata import db
+from strata import cache, db
 from strata.errors import ConflictError, ForbiddenError, NotFoundError
 from strata.pagination import PageRequest, Where, fetch_page
 from strata.versioned import lock_current, soft_delete_row, update_row
@@ -92,14 +92,23 @@ def _entry(row: dict[str, Any]) -> Entry:
     return Entry(**fields, capabilities=caps, source="tenant")
 
 
-async def entries(tenant_id: UUID) -> list[Entry]:
-    """Every entry the tenant may route to: its own, then the platform's (a tenant entry shadows a platform one
-    of the same name)."""
+def _cache_key(tenant_id: UUID) -> str:
+    return f"strata:catalogue:{tenant_id}"
+
+
+async def _own_entries(tenant_id: UUID) -> list[dict[str, Any]]:
     rows = await db.fetch(
         f"SELECT {COLUMNS} FROM models WHERE deleted_at IS NULL ORDER BY created_at",  # noqa: S608 - constants
         tenant_id=tenant_id,
     )
-    own = [_entry(dict(r)) for r in rows]
+    return [_entry(dict(r)).model_dump(mode="json") for r in rows]
+
+
+async def entries(tenant_id: UUID) -> list[Entry]:
+    """Every entry the tenant may route to: its own (read through a Redis cache that every write invalidates),
+    then the platform's (a tenant entry shadows a platform one of the same name)."""
+    rows = await cache.read_through(_cache_key(tenant_id), lambda: _own_entries(tenant_id), ttl_s=300)
+    own = [Entry.model_validate(r) for r in rows]
     names = {e.name for e in own}
     return own + [e for e in platform_entries() if e.name not in names]
 
@@ -162,6 +171,7 @@ async def create(tenant_id: UUID, spec: ModelSpec) -> Entry:
             spec.enabled,
         )
     assert row is not None
+    await cache.invalidate(_cache_key(tenant_id))
     return _entry(dict(row))
 
 
@@ -187,6 +197,7 @@ async def update(tenant_id: UUID, model_id: UUID, changes: dict[str, Any], expec
         if not changes:
             return await get(tenant_id, model_id)
         row = await update_row(conn, "models", "model_id", model_id, changes, COLUMNS)
+    await cache.invalidate(_cache_key(tenant_id))
     return _entry(row)
 
 
@@ -196,3 +207,4 @@ async def delete(tenant_id: UUID, model_id: UUID, expected: int | None) -> None:
     async with db.transaction(tenant_id) as conn:
         await lock_current(conn, "models", "model_id", model_id, expected, "model")
         await soft_delete_row(conn, "models", "model_id", model_id)
+    await cache.invalidate(_cache_key(tenant_id))

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from aws_lambda_powertools import Logger
 
-from strata import ratelimit
+from strata import background, ratelimit
 from strata.breaker import Breaker
 from strata.errors import BadGatewayError, DependencyUnavailableError, InvalidInputError, TooManyRequestsError
 from strata_model_gateway import answer_cache, budgets, catalogue, metering, registry, routing, structured
@@ -93,23 +93,23 @@ def needed_capabilities(call: Call, stream: bool) -> set[str]:
 
 
 async def enforce_rate_limits(call: Call, tokens: int) -> None:
+    """The tenant's model requests and tokens per minute (its tier's), both charged in one Redis round trip."""
     limits = limits_for(call.tier)
     tenant = str(call.tenant_id)
+    buckets = [
+        ratelimit.Bucket(f"strata:llm-rpm:{tenant}", limits.rpm / 60, limits.rpm, 1),
+        ratelimit.Bucket(f"strata:llm-tpm:{tenant}", limits.tpm / 60, limits.tpm, min(tokens, limits.tpm)),
+    ]
     try:
-        requests = await ratelimit.charge_buckets(
-            [ratelimit.Bucket(f"strata:llm-rpm:{tenant}", limits.rpm / 60, limits.rpm)]
-        )
-        spend = await ratelimit.charge_buckets(
-            [ratelimit.Bucket(f"strata:llm-tpm:{tenant}", limits.tpm / 60, limits.tpm)], min(tokens, limits.tpm)
-        )
+        decision = await ratelimit.charge_buckets(buckets)
     except Exception as exc:  # the request limiter already decided how to treat a Redis outage
         logger.warning("model rate limits unavailable", extra={"error": str(exc)[:200]})
         return
-    for decision, unit in ((requests, "requests"), (spend, "tokens")):
-        if not decision.allowed:
-            raise TooManyRequestsError(
-                f"the tenant is over its model {unit}-per-minute limit", headers=decision.headers(), limit=unit
-            )
+    if not decision.allowed:
+        unit = "requests" if decision.denied_by == 0 else "tokens"
+        raise TooManyRequestsError(
+            f"the tenant is over its model {unit}-per-minute limit", headers=decision.headers(), limit=unit
+        )
 
 
 def _provider_request(call: Call, entry: Entry, max_tokens: int) -> ChatRequest:
@@ -322,7 +322,7 @@ async def _try_model(
                 attempts.append(Attempt(entry.name, entry.provider, "invalid_output", detail, latency, cost))
                 return None
         attempts.append(Attempt(entry.name, entry.provider, "ok", "", latency, cost))
-        await routing.record_latency(entry, latency)
+        background.spawn(routing.record_latency(entry, latency))  # best-effort statistics
         return result, usage, cost, latency
     return None
 
@@ -409,7 +409,7 @@ async def stream(call: Call) -> AsyncIterator[tuple[str, dict[str, Any]]]:
                 yield "fallback", {"model": entry.name, "reason": "invalid_output", "detail": problem}
                 continue
             attempts.append(Attempt(entry.name, entry.provider, "ok", "", latency, cost))
-            await routing.record_latency(entry, latency)
+            background.spawn(routing.record_latency(entry, latency))  # best-effort statistics
             yield "done", answer_body(Answer(entry, result, usage, cost, latency, "off", attempts))
             return
         failure = _all_failed(attempts)

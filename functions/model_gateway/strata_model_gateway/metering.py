@@ -30,7 +30,8 @@ async def record(
     """Store one call's usage; returns (usage id, cost in micro-USD). A cache hit costs nothing."""
     cost = 0 if cache_hit else entry.cost_micro_usd(usage.input_tokens, usage.output_tokens, usage.cached_tokens)
     usage_id = uuid4()
-    async with unit_of_work(tenant_id) as uow:
+    # the event is published off the call's path (the row and its outbox entry are committed first)
+    async with unit_of_work(tenant_id, publish="background") as uow:
         await uow.conn.execute(
             """INSERT INTO model_usage (usage_id, tenant_id, model_name, provider, provider_model, purpose, run_id,
                    task_id, input_tokens, output_tokens, cached_tokens, cost_micro_usd, latency_ms, cache_hit)

@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 from aws_lambda_powertools import Logger
 
-from strata import aws, db
+from strata import aws, background, db
 from strata.config import get_settings
 from strata.events.envelope import Event, event_model
 
@@ -46,16 +46,30 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(tenant_id: UUID | None = None) -> AsyncIterator[UnitOfWork]:
-    """Run a state change with its events; after commit the events are published (the sweeper retries)."""
+async def unit_of_work(
+    tenant_id: UUID | None = None, *, publish: Literal["now", "background"] = "now"
+) -> AsyncIterator[UnitOfWork]:
+    """Run a state change with its events; after commit the events are published (the sweeper retries).
+
+    `publish="background"` takes the publish off the caller's path (for hot paths such as metering): it runs as
+    a task of the execution environment's loop, and if the environment is frozen first, the outbox sweeper
+    publishes the events instead (consumers are idempotent, so a late duplicate changes nothing)."""
     async with db.transaction(tenant_id) as conn:
         uow = UnitOfWork(conn)
         yield uow
-    if uow.events:
-        try:
-            await publish_events(uow.events)
-        except Exception:  # committed is committed: the caller must not see a failure; the sweeper retries
-            logger.exception("publishing after commit failed; left for the outbox sweeper")
+    if not uow.events:
+        return
+    if publish == "background":
+        background.spawn(_publish_quietly(uow.events))
+        return
+    await _publish_quietly(uow.events)
+
+
+async def _publish_quietly(events: list[Event]) -> None:
+    try:
+        await publish_events(events)
+    except Exception:  # committed is committed: the caller must not see a failure; the sweeper retries
+        logger.exception("publishing after commit failed; left for the outbox sweeper")
 
 
 def put_entries(entries: list[dict[str, Any]]) -> list[bool]:
