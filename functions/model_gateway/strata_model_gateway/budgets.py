@@ -18,7 +18,7 @@ from uuid import UUID
 
 from aws_lambda_powertools import Logger
 
-from strata import db
+from strata import cache, db
 from strata.cache import get_redis, run_script
 from strata.errors import ConflictError, NotFoundError, PaymentRequiredError
 from strata.events.models import BudgetExceeded
@@ -111,21 +111,37 @@ def task_scope_id(run_id: UUID, task_id: str) -> str:
     return f"{run_id}/{task_id}"
 
 
-async def applicable(tenant_id: UUID, run_id: UUID | None, task_id: str | None) -> list[Budget]:
-    """The budgets a call of the tenant (for this run and task, if any) counts against."""
-    scopes: list[tuple[str, str]] = [("tenant", str(tenant_id))]
-    if run_id is not None:
-        scopes.append(("run", str(run_id)))
-        if task_id is not None:
-            scopes.append(("task", task_scope_id(run_id, task_id)))
+def _tenant_budgets_key(tenant_id: UUID) -> str:
+    return f"strata:budgets:{tenant_id}"
+
+
+async def _tenant_budgets(tenant_id: UUID) -> list[dict[str, Any]]:
     rows = await db.fetch(
-        "SELECT budget_id, scope, scope_id, period, limit_micro_usd FROM budgets "
-        "WHERE deleted_at IS NULL AND (scope, scope_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
-        [s for s, _ in scopes],
-        [i for _, i in scopes],
+        "SELECT budget_id::text, scope, scope_id, period, limit_micro_usd FROM budgets "
+        "WHERE deleted_at IS NULL AND scope = 'tenant'",
         tenant_id=tenant_id,
     )
-    return [Budget(**dict(r)) for r in rows]
+    return [dict(r) for r in rows]
+
+
+async def applicable(tenant_id: UUID, run_id: UUID | None, task_id: str | None) -> list[Budget]:
+    """The budgets a call of the tenant (for this run and task, if any) counts against. The tenant's own are read
+    through Redis (every budget write invalidates them); run and task budgets come from Postgres."""
+    rows = await cache.read_through(_tenant_budgets_key(tenant_id), lambda: _tenant_budgets(tenant_id), ttl_s=300)
+    found = [Budget(**{**r, "budget_id": UUID(r["budget_id"])}) for r in rows]
+    if run_id is not None:
+        scopes: list[tuple[str, str]] = [("run", str(run_id))]
+        if task_id is not None:
+            scopes.append(("task", task_scope_id(run_id, task_id)))
+        scoped = await db.fetch(
+            "SELECT budget_id, scope, scope_id, period, limit_micro_usd FROM budgets "
+            "WHERE deleted_at IS NULL AND (scope, scope_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            [s for s, _ in scopes],
+            [i for _, i in scopes],
+            tenant_id=tenant_id,
+        )
+        found += [Budget(**dict(r)) for r in scoped]
+    return found
 
 
 async def spent_in_postgres(tenant_id: UUID, budget: Budget, now: datetime) -> int:
@@ -259,6 +275,7 @@ async def create(tenant_id: UUID, scope: Scope, scope_id: str, period: Period, l
             limit,
         )
     assert row is not None
+    await cache.invalidate(_tenant_budgets_key(tenant_id))
     return await current_spend(tenant_id, dict(row))
 
 
@@ -284,6 +301,7 @@ async def change_limit(tenant_id: UUID, budget_id: UUID, limit: int, expected: i
     async with db.transaction(tenant_id) as conn:
         await lock_current(conn, "budgets", "budget_id", budget_id, expected, "budget")
         row = await update_row(conn, "budgets", "budget_id", budget_id, {"limit_micro_usd": limit}, COLUMNS)
+    await cache.invalidate(_tenant_budgets_key(tenant_id))
     return await current_spend(tenant_id, row)
 
 
@@ -291,3 +309,4 @@ async def delete(tenant_id: UUID, budget_id: UUID, expected: int | None) -> None
     async with db.transaction(tenant_id) as conn:
         await lock_current(conn, "budgets", "budget_id", budget_id, expected, "budget")
         await soft_delete_row(conn, "budgets", "budget_id", budget_id)
+    await cache.invalidate(_tenant_budgets_key(tenant_id))
