@@ -66,11 +66,24 @@ async def run_script(source: str, keys: list[str], args: list[Any]) -> Any:
         return await redis.evalsha(sha, len(keys), *keys, *args)
 
 
-async def read_through(key: str, load: Callable[[], Awaitable[Any]], ttl_s: int = 300) -> Any:
+NOT_FETCHED: Any = object()  # read_through's `prefetched` default: go to Redis
+
+
+async def script_sha(source: str) -> str:
+    """The SHA of a Lua script, loaded once per process (for pipelines that EVALSHA it with other commands)."""
+    sha = _script_shas.get(source)
+    if sha is None:
+        sha = _script_shas[source] = await get_redis().script_load(source)
+    return sha
+
+
+async def read_through(
+    key: str, load: Callable[[], Awaitable[Any]], ttl_s: int = 300, *, prefetched: Any = NOT_FETCHED
+) -> Any:
     """The JSON value cached under `key`, else `load()` cached for `ttl_s`. Redis being down costs a cache miss,
-    never a failed request."""
+    never a failed request. `prefetched`: the raw value a pipeline already read for `key` (None: absent)."""
     try:
-        cached = await get_redis().get(key)
+        cached = await get_redis().get(key) if prefetched is NOT_FETCHED else prefetched
         if cached is not None:
             return json.loads(cached)
     except Exception as exc:  # a cache is an optimisation: fall through to the source of truth

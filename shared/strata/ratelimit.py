@@ -106,14 +106,17 @@ class Bucket:
     cost: int = 1
 
 
-async def charge_buckets(buckets: list[Bucket]) -> Decision:
-    """Take each bucket's cost from it, or nothing from any (raises when Redis is unreachable). The answer
-    describes the first bucket (its limit) and the tightest one (remaining, reset); `denied_by` is the index of
-    the first bucket that refused."""
+def script_arguments(buckets: list[Bucket]) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of TOKEN_BUCKETS for these buckets (for callers that pipeline it with other commands)."""
     args: list[Any] = [int(time.time() * 1000)]
     for bucket in buckets:
         args += [bucket.rate_per_s, bucket.burst, bucket.cost]
-    allowed, remaining, refill_ms, wait_ms, denier = await run_script(TOKEN_BUCKETS, [b.key for b in buckets], args)
+    return [b.key for b in buckets], args
+
+
+def decision(raw: Any, buckets: list[Bucket]) -> Decision:
+    """TOKEN_BUCKETS's answer as a Decision: the first bucket's limit, the tightest one's remaining and reset."""
+    allowed, remaining, refill_ms, wait_ms, denier = raw
     return Decision(
         bool(allowed),
         buckets[0].burst,
@@ -122,6 +125,13 @@ async def charge_buckets(buckets: list[Bucket]) -> Decision:
         max(1, math.ceil(int(wait_ms) / 1000)),
         int(denier) - 1 if int(denier) else None,
     )
+
+
+async def charge_buckets(buckets: list[Bucket]) -> Decision:
+    """Take each bucket's cost from it, or nothing from any (raises when Redis is unreachable); `denied_by` is
+    the index of the first bucket that refused."""
+    keys, args = script_arguments(buckets)
+    return decision(await run_script(TOKEN_BUCKETS, keys, args), buckets)
 
 
 async def charge(tenant_id: str, key_id: str, tier: Tier, cost: int = 1) -> Decision:

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from aws_lambda_powertools import Logger
 
-from strata.cache import get_redis
+from strata.cache import NOT_FETCHED, get_redis
 from strata_model_gateway.providers.base import ChatResult, ToolCall, Usage
 
 logger = Logger(child=True)
@@ -52,9 +52,10 @@ def _decode(raw: str) -> tuple[str, ChatResult]:
     )
 
 
-async def get(key: str) -> tuple[str, ChatResult] | None:
+async def get(key: str, prefetched: Any = NOT_FETCHED) -> tuple[str, ChatResult] | None:
+    """The cached answer under `key` (`prefetched`: the raw value a pipeline already read)."""
     try:
-        raw = await get_redis().get(key)
+        raw = await get_redis().get(key) if prefetched is NOT_FETCHED else prefetched
         return _decode(str(raw)) if raw else None
     except Exception as exc:
         logger.warning("answer cache read failed", extra={"error": str(exc)[:200]})

@@ -111,7 +111,7 @@ def task_scope_id(run_id: UUID, task_id: str) -> str:
     return f"{run_id}/{task_id}"
 
 
-def _tenant_budgets_key(tenant_id: UUID) -> str:
+def tenant_budgets_key(tenant_id: UUID) -> str:
     return f"strata:budgets:{tenant_id}"
 
 
@@ -124,10 +124,14 @@ async def _tenant_budgets(tenant_id: UUID) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def applicable(tenant_id: UUID, run_id: UUID | None, task_id: str | None) -> list[Budget]:
+async def applicable(
+    tenant_id: UUID, run_id: UUID | None, task_id: str | None, prefetched: Any = cache.NOT_FETCHED
+) -> list[Budget]:
     """The budgets a call of the tenant (for this run and task, if any) counts against. The tenant's own are read
     through Redis (every budget write invalidates them); run and task budgets come from Postgres."""
-    rows = await cache.read_through(_tenant_budgets_key(tenant_id), lambda: _tenant_budgets(tenant_id), ttl_s=300)
+    rows = await cache.read_through(
+        tenant_budgets_key(tenant_id), lambda: _tenant_budgets(tenant_id), ttl_s=300, prefetched=prefetched
+    )
     found = [Budget(**{**r, "budget_id": UUID(r["budget_id"])}) for r in rows]
     if run_id is not None:
         scopes: list[tuple[str, str]] = [("run", str(run_id))]
@@ -275,7 +279,7 @@ async def create(tenant_id: UUID, scope: Scope, scope_id: str, period: Period, l
             limit,
         )
     assert row is not None
-    await cache.invalidate(_tenant_budgets_key(tenant_id))
+    await cache.invalidate(tenant_budgets_key(tenant_id))
     return await current_spend(tenant_id, dict(row))
 
 
@@ -301,7 +305,7 @@ async def change_limit(tenant_id: UUID, budget_id: UUID, limit: int, expected: i
     async with db.transaction(tenant_id) as conn:
         await lock_current(conn, "budgets", "budget_id", budget_id, expected, "budget")
         row = await update_row(conn, "budgets", "budget_id", budget_id, {"limit_micro_usd": limit}, COLUMNS)
-    await cache.invalidate(_tenant_budgets_key(tenant_id))
+    await cache.invalidate(tenant_budgets_key(tenant_id))
     return await current_spend(tenant_id, row)
 
 
@@ -309,4 +313,4 @@ async def delete(tenant_id: UUID, budget_id: UUID, expected: int | None) -> None
     async with db.transaction(tenant_id) as conn:
         await lock_current(conn, "budgets", "budget_id", budget_id, expected, "budget")
         await soft_delete_row(conn, "budgets", "budget_id", budget_id)
-    await cache.invalidate(_tenant_budgets_key(tenant_id))
+    await cache.invalidate(tenant_budgets_key(tenant_id))

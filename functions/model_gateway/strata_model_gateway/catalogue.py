@@ -92,7 +92,7 @@ def _entry(row: dict[str, Any]) -> Entry:
     return Entry(**fields, capabilities=caps, source="tenant")
 
 
-def _cache_key(tenant_id: UUID) -> str:
+def cache_key(tenant_id: UUID) -> str:
     return f"strata:catalogue:{tenant_id}"
 
 
@@ -104,10 +104,12 @@ async def _own_entries(tenant_id: UUID) -> list[dict[str, Any]]:
     return [_entry(dict(r)).model_dump(mode="json") for r in rows]
 
 
-async def entries(tenant_id: UUID) -> list[Entry]:
+async def entries(tenant_id: UUID, prefetched: Any = cache.NOT_FETCHED) -> list[Entry]:
     """Every entry the tenant may route to: its own (read through a Redis cache that every write invalidates),
     then the platform's (a tenant entry shadows a platform one of the same name)."""
-    rows = await cache.read_through(_cache_key(tenant_id), lambda: _own_entries(tenant_id), ttl_s=300)
+    rows = await cache.read_through(
+        cache_key(tenant_id), lambda: _own_entries(tenant_id), ttl_s=300, prefetched=prefetched
+    )
     own = [Entry.model_validate(r) for r in rows]
     names = {e.name for e in own}
     return own + [e for e in platform_entries() if e.name not in names]
@@ -171,7 +173,7 @@ async def create(tenant_id: UUID, spec: ModelSpec) -> Entry:
             spec.enabled,
         )
     assert row is not None
-    await cache.invalidate(_cache_key(tenant_id))
+    await cache.invalidate(cache_key(tenant_id))
     return _entry(dict(row))
 
 
@@ -197,7 +199,7 @@ async def update(tenant_id: UUID, model_id: UUID, changes: dict[str, Any], expec
         if not changes:
             return await get(tenant_id, model_id)
         row = await update_row(conn, "models", "model_id", model_id, changes, COLUMNS)
-    await cache.invalidate(_cache_key(tenant_id))
+    await cache.invalidate(cache_key(tenant_id))
     return _entry(row)
 
 
@@ -207,4 +209,4 @@ async def delete(tenant_id: UUID, model_id: UUID, expected: int | None) -> None:
     async with db.transaction(tenant_id) as conn:
         await lock_current(conn, "models", "model_id", model_id, expected, "model")
         await soft_delete_row(conn, "models", "model_id", model_id)
-    await cache.invalidate(_cache_key(tenant_id))
+    await cache.invalidate(cache_key(tenant_id))

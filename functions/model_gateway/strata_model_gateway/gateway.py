@@ -18,8 +18,9 @@ from uuid import UUID
 
 from aws_lambda_powertools import Logger
 
-from strata import background, ratelimit
+from strata import background, cache, ratelimit
 from strata.breaker import Breaker
+from strata.cache import get_redis
 from strata.errors import BadGatewayError, DependencyUnavailableError, InvalidInputError, TooManyRequestsError
 from strata_model_gateway import answer_cache, budgets, catalogue, metering, registry, routing, structured
 from strata_model_gateway.catalogue import Entry
@@ -92,16 +93,23 @@ def needed_capabilities(call: Call, stream: bool) -> set[str]:
     return needed
 
 
-async def enforce_rate_limits(call: Call, tokens: int) -> None:
-    """The tenant's model requests and tokens per minute (its tier's), both charged in one Redis round trip."""
+def _limit_buckets(call: Call, tokens: int) -> list[ratelimit.Bucket]:
     limits = limits_for(call.tier)
     tenant = str(call.tenant_id)
-    buckets = [
+    return [
         ratelimit.Bucket(f"strata:llm-rpm:{tenant}", limits.rpm / 60, limits.rpm, 1),
         ratelimit.Bucket(f"strata:llm-tpm:{tenant}", limits.tpm / 60, limits.tpm, min(tokens, limits.tpm)),
     ]
+
+
+async def enforce_rate_limits(call: Call, tokens: int, prefetched: Any = cache.NOT_FETCHED) -> None:
+    """The tenant's model requests and tokens per minute (its tier's), both charged in one Redis script."""
+    buckets = _limit_buckets(call, tokens)
     try:
-        decision = await ratelimit.charge_buckets(buckets)
+        if prefetched is cache.NOT_FETCHED:
+            decision = await ratelimit.charge_buckets(buckets)
+        else:
+            decision = ratelimit.decision(prefetched, buckets)
     except Exception as exc:  # the request limiter already decided how to treat a Redis outage
         logger.warning("model rate limits unavailable", extra={"error": str(exc)[:200]})
         return
@@ -110,6 +118,41 @@ async def enforce_rate_limits(call: Call, tokens: int) -> None:
         raise TooManyRequestsError(
             f"the tenant is over its model {unit}-per-minute limit", headers=decision.headers(), limit=unit
         )
+
+
+@dataclass
+class Prefetched:
+    """What a call reads from Redis before anything else, fetched in one pipelined round trip (NOT_FETCHED:
+    the piece reads for itself, e.g. after the pipeline failed)."""
+
+    limits: Any = cache.NOT_FETCHED
+    catalogue: Any = cache.NOT_FETCHED
+    budgets: Any = cache.NOT_FETCHED
+    answer: Any = cache.NOT_FETCHED
+
+
+async def _prefetch(call: Call, tokens: int, answer_key: str | None) -> Prefetched:
+    buckets = _limit_buckets(call, tokens)
+    try:
+        sha = await cache.script_sha(ratelimit.TOKEN_BUCKETS)
+        keys, args = ratelimit.script_arguments(buckets)
+        async with get_redis().pipeline(transaction=False) as pipe:
+            pipe.evalsha(sha, len(keys), *keys, *args)
+            pipe.get(catalogue.cache_key(call.tenant_id))
+            pipe.get(budgets.tenant_budgets_key(call.tenant_id))
+            if answer_key is not None:
+                pipe.get(answer_key)
+            results = await pipe.execute(raise_on_error=False)
+    except Exception as exc:  # each piece then reads (and handles an outage) on its own
+        logger.warning("prefetch failed", extra={"error": str(exc)[:200]})
+        return Prefetched()
+    fetched = [cache.NOT_FETCHED if isinstance(r, Exception) else r for r in results]
+    return Prefetched(
+        limits=fetched[0],
+        catalogue=fetched[1],
+        budgets=fetched[2],
+        answer=fetched[3] if answer_key is not None else cache.NOT_FETCHED,
+    )
 
 
 def _provider_request(call: Call, entry: Entry, max_tokens: int) -> ChatRequest:
@@ -163,11 +206,12 @@ async def _semantic_vector(call: Call, entries: list[Entry]) -> list[float] | No
         return None
 
 
-async def _cached(call: Call, entries: list[Entry], max_tokens: int) -> tuple[str, Answer | None, list[float] | None]:
-    """(exact key, a cached answer or None, the semantic vector if one was computed)."""
+async def _cached(
+    call: Call, entries: list[Entry], max_tokens: int, key: str, prefetched: Any
+) -> tuple[Answer | None, list[float] | None]:
+    """(a cached answer or None, the semantic vector if one was computed)."""
     routing_choice, payload = _cache_parts(call, max_tokens)
-    key = answer_cache.request_key(call.tenant_id, routing_choice, payload)
-    found = await answer_cache.get(key)
+    found = await answer_cache.get(key, prefetched)
     kind = "hit"
     vector = None
     if found is None:
@@ -181,11 +225,11 @@ async def _cached(call: Call, entries: list[Entry], max_tokens: int) -> tuple[st
             found = await answer_cache.get(near) if near else None
             kind = "semantic_hit"
     if found is None:
-        return key, None, vector
+        return None, vector
     model_name, result = found
     entry = next((e for e in entries if e.name == model_name), None)
     if entry is None:
-        return key, None, vector
+        return None, vector
     started = time.perf_counter()
     await metering.record(
         call.tenant_id,
@@ -199,7 +243,7 @@ async def _cached(call: Call, entries: list[Entry], max_tokens: int) -> tuple[st
         correlation_id=call.correlation_id,
     )
     answer = Answer(entry, result, result.usage, 0, (time.perf_counter() - started) * 1000, kind, [])
-    return key, answer, vector
+    return answer, vector
 
 
 async def _remember(
@@ -220,8 +264,11 @@ async def _backoff(attempt: int, error: ProviderError) -> None:
     await asyncio.sleep(delay)
 
 
-async def _prepare(call: Call, stream: bool) -> tuple[list[Entry], list[Entry], int, int]:
-    """(the tenant's catalogue, the candidates in order, max output tokens, estimated prompt tokens)."""
+async def _prepare(
+    call: Call, stream: bool, use_cache: bool = False
+) -> tuple[list[Entry], list[Entry], int, int, Prefetched, str | None]:
+    """(the tenant's catalogue, the candidates in order, max output tokens, estimated prompt tokens, what was
+    prefetched, the answer cache key when the cache is used)."""
     if not call.messages:
         raise InvalidInputError("messages must not be empty")
     if call.json_schema is not None:
@@ -230,8 +277,10 @@ async def _prepare(call: Call, stream: bool) -> tuple[list[Entry], list[Entry], 
         structured.check_schema(tool.parameters, f"the parameters of tool {tool.name!r}")
     max_tokens = call.max_tokens or settings().model_default_max_tokens
     tokens = estimate_tokens(call)
-    await enforce_rate_limits(call, tokens + max_tokens)
-    entries = await catalogue.entries(call.tenant_id)
+    answer_key = answer_cache.request_key(call.tenant_id, *_cache_parts(call, max_tokens)) if use_cache else None
+    prefetched = await _prefetch(call, tokens + max_tokens, answer_key)
+    await enforce_rate_limits(call, tokens + max_tokens, prefetched.limits)
+    entries = await catalogue.entries(call.tenant_id, prefetched.catalogue)
     candidates = await routing.candidates(
         entries,
         model=call.model,
@@ -243,7 +292,7 @@ async def _prepare(call: Call, stream: bool) -> tuple[list[Entry], list[Entry], 
         max_output_tokens=max_tokens,
         limit=settings().model_max_attempts,
     )
-    return entries, candidates, max_tokens, tokens
+    return entries, candidates, max_tokens, tokens, prefetched, answer_key
 
 
 def breaker_for(entry: Entry) -> Breaker:
@@ -251,9 +300,11 @@ def breaker_for(entry: Entry) -> Breaker:
     return Breaker(f"provider:{entry.provider}", cfg.breaker_failures, cfg.breaker_open_s)
 
 
-async def _reserve(call: Call, candidates: list[Entry], tokens: int, max_tokens: int) -> budgets.Reservation:
+async def _reserve(
+    call: Call, candidates: list[Entry], tokens: int, max_tokens: int, prefetched: Any = cache.NOT_FETCHED
+) -> budgets.Reservation:
     """Hold the worst case: the dearest candidate, answering at full length, twice (one repair)."""
-    applicable = await budgets.applicable(call.tenant_id, call.run_id, call.task_id)
+    applicable = await budgets.applicable(call.tenant_id, call.run_id, call.task_id, prefetched)
     repairs = 2 if (call.json_schema is not None or call.tools) else 1
     worst = max(routing.estimate_cost(e, tokens, max_tokens) for e in candidates) * repairs
     hold_s = settings().model_timeout_s * (settings().model_retries + 1) * len(candidates) + 60
@@ -335,21 +386,21 @@ def _all_failed(attempts: list[Attempt]) -> Exception:
 
 
 async def chat(call: Call) -> Answer:
-    entries, candidates, max_tokens, tokens = await _prepare(call, stream=False)
     use_cache = call.cache and settings().answer_cache_ttl_s > 0
-    key, vector = "", None
-    if use_cache:
-        key, cached, vector = await _cached(call, entries, max_tokens)
+    entries, candidates, max_tokens, tokens, prefetched, key = await _prepare(call, stream=False, use_cache=use_cache)
+    vector = None
+    if key is not None:
+        cached, vector = await _cached(call, entries, max_tokens, key, prefetched.answer)
         if cached is not None:
             return cached
-    reservation = await _reserve(call, candidates, tokens, max_tokens)
+    reservation = await _reserve(call, candidates, tokens, max_tokens, prefetched.budgets)
     attempts: list[Attempt] = []
     try:
         for entry in candidates:
             outcome = await _try_model(call, entry, max_tokens, attempts)
             if outcome is not None:
                 result, usage, cost, latency = outcome
-                if use_cache:
+                if key is not None:
                     await _remember(call, key, vector, entry, result, max_tokens)
                 return Answer(entry, result, usage, cost, latency, "miss" if use_cache else "off", attempts)
         raise _all_failed(attempts)
@@ -361,8 +412,8 @@ async def stream(call: Call) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """(event, data) pairs: `delta`s of the answer; `fallback` when a model failed after it began (discard what
     arrived, the next model starts over); then `done` with the whole answer, usage and cost, or `error`.
     Problems found before the first model is called (limits, routing, budget) raise instead."""
-    _, candidates, max_tokens, tokens = await _prepare(call, stream=True)
-    reservation = await _reserve(call, candidates, tokens, max_tokens)
+    _, candidates, max_tokens, tokens, prefetched, _ = await _prepare(call, stream=True)
+    reservation = await _reserve(call, candidates, tokens, max_tokens, prefetched.budgets)
     attempts: list[Attempt] = []
     try:
         for entry in candidates:

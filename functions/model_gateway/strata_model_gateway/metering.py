@@ -32,7 +32,7 @@ async def record(
     usage_id = uuid4()
     # the event is published off the call's path (the row and its outbox entry are committed first)
     async with unit_of_work(tenant_id, publish="background") as uow:
-        await uow.conn.execute(
+        await uow.change_and_emit(
             """INSERT INTO model_usage (usage_id, tenant_id, model_name, provider, provider_model, purpose, run_id,
                    task_id, input_tokens, output_tokens, cached_tokens, cost_micro_usd, latency_ms, cache_hit)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
@@ -50,9 +50,7 @@ async def record(
             cost,
             round(latency_ms),
             cache_hit,
-        )
-        await uow.emit(
-            ModelUsageRecorded(
+            event=ModelUsageRecorded(
                 tenant_id=tenant_id,
                 correlation_id=correlation_id,
                 usage_id=usage_id,
@@ -66,7 +64,7 @@ async def record(
                 cached_tokens=usage.cached_tokens,
                 cost_micro_usd=cost,
                 latency_ms=round(latency_ms),
-            )
+            ),
         )
     return usage_id, cost
 

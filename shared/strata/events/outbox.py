@@ -34,15 +34,26 @@ class UnitOfWork:
 
     async def emit(self, event: Event) -> None:
         """Record `event` in the outbox, inside this transaction."""
+        await self.conn.execute(f"INSERT INTO outbox {OUTBOX_VALUES.format(*range(1, 6))}", *_outbox_args(event))
+        self.events.append(event)
+
+    async def change_and_emit(self, statement: str, *args: Any, event: Event) -> None:
+        """Run `statement` (an INSERT, UPDATE or DELETE using $1..$n) and record `event` in the outbox, in one
+        statement: one round trip instead of two, for hot paths."""
+        n = len(args)
         await self.conn.execute(
-            "INSERT INTO outbox (event_id, tenant_id, source, detail_type, detail) VALUES ($1, $2, $3, $4, $5)",
-            event.event_id,
-            event.tenant_id,
-            event.SOURCE,
-            event.DETAIL_TYPE,
-            event.model_dump(mode="json"),
+            f"WITH change AS ({statement}) INSERT INTO outbox {OUTBOX_VALUES.format(*range(n + 1, n + 6))}",
+            *args,
+            *_outbox_args(event),
         )
         self.events.append(event)
+
+
+OUTBOX_VALUES = "(event_id, tenant_id, source, detail_type, detail) VALUES (${}, ${}, ${}, ${}, ${})"
+
+
+def _outbox_args(event: Event) -> tuple[Any, ...]:
+    return (event.event_id, event.tenant_id, event.SOURCE, event.DETAIL_TYPE, event.model_dump(mode="json"))
 
 
 @asynccontextmanager
