@@ -73,6 +73,7 @@ class Breaker:
     failure_threshold: int = 5
     open_for_s: float = 30.0
     _clean: bool = False  # allow() saw it closed with no failures: a success then needs no write
+    _admitted: bool = False  # seen() found it closed: the next allow() needs no round trip
 
     @property
     def key(self) -> str:
@@ -86,8 +87,20 @@ class Breaker:
         named: State = "open" if state == "open" else "half_open" if state == "half_open" else "closed"
         return bool(allowed), named, int(failures)
 
+    def seen(self, state: str | None, failures: str | int | None) -> bool:
+        """Take the state a pipelined read saw (`HMGET key state failures`): when it is closed, the call may go
+        ahead with no round trip of its own. Returns whether `allow()` can be skipped."""
+        if (state or "closed") != "closed":
+            return False
+        self._clean = int(failures or 0) == 0
+        self._admitted = True
+        return True
+
     async def allow(self) -> bool:
         """Whether a call may go ahead now (half-open: only the one probe)."""
+        if self._admitted:  # a pipelined read saw it closed; the next allow() asks Redis again
+            self._admitted = False
+            return True
         try:
             allowed, state, failures = await self._run("allow")
         except Exception as exc:  # Redis down: do not turn a cache outage into a provider outage

@@ -64,3 +64,14 @@ async def test_without_redis_it_admits(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.undo()
         get_settings.cache_clear()
         await cache.reset_redis()
+
+
+async def test_a_state_seen_closed_by_a_pipelined_read_admits_once_without_a_round_trip(redis_url: str) -> None:
+    b = breaker()
+    for _ in range(3):
+        await b.record(False)  # open in Redis
+    stale = Breaker(b.name, failure_threshold=3, open_for_s=0.2)
+    assert stale.seen("closed", "0")  # what an earlier pipelined read saw
+    assert await stale.allow()  # admitted on what was seen
+    assert not await stale.allow()  # then it asks Redis, which says open
+    assert not Breaker(b.name).seen("open", "3")

@@ -129,6 +129,7 @@ class Prefetched:
     catalogue: Any = cache.NOT_FETCHED
     budgets: Any = cache.NOT_FETCHED
     answer: Any = cache.NOT_FETCHED
+    breakers: dict[str, Any] = field(default_factory=dict)  # provider -> [state, failures]
 
 
 async def _prefetch(call: Call, tokens: int, answer_key: str | None) -> Prefetched:
@@ -142,16 +143,25 @@ async def _prefetch(call: Call, tokens: int, answer_key: str | None) -> Prefetch
             pipe.get(budgets.tenant_budgets_key(call.tenant_id))
             if answer_key is not None:
                 pipe.get(answer_key)
+            providers = sorted(registry.configured())
+            for name in providers:
+                pipe.hmget(_breaker_name(name), ["state", "failures"])
             results = await pipe.execute(raise_on_error=False)
     except Exception as exc:  # each piece then reads (and handles an outage) on its own
         logger.warning("prefetch failed", extra={"error": str(exc)[:200]})
         return Prefetched()
     fetched = [cache.NOT_FETCHED if isinstance(r, Exception) else r for r in results]
+    first_breaker = 4 if answer_key is not None else 3
     return Prefetched(
         limits=fetched[0],
         catalogue=fetched[1],
         budgets=fetched[2],
         answer=fetched[3] if answer_key is not None else cache.NOT_FETCHED,
+        breakers={
+            name: value
+            for name, value in zip(providers, fetched[first_breaker:], strict=True)
+            if value is not cache.NOT_FETCHED
+        },
     )
 
 
@@ -231,16 +241,19 @@ async def _cached(
     if entry is None:
         return None, vector
     started = time.perf_counter()
-    await metering.record(
-        call.tenant_id,
-        entry,
-        result.usage,
-        0,
-        purpose=call.purpose,
-        run_id=call.run_id,
-        task_id=call.task_id,
-        cache_hit=True,
-        correlation_id=call.correlation_id,
+    # a hit costs nothing: its record (usage statistics, not billing) is written off the call's path
+    background.spawn(
+        metering.record(
+            call.tenant_id,
+            entry,
+            result.usage,
+            0,
+            purpose=call.purpose,
+            run_id=call.run_id,
+            task_id=call.task_id,
+            cache_hit=True,
+            correlation_id=call.correlation_id,
+        )
     )
     answer = Answer(entry, result, result.usage, 0, (time.perf_counter() - started) * 1000, kind, [])
     return answer, vector
@@ -295,9 +308,18 @@ async def _prepare(
     return entries, candidates, max_tokens, tokens, prefetched, answer_key
 
 
-def breaker_for(entry: Entry) -> Breaker:
+def _breaker_name(provider: str) -> str:
+    return Breaker(f"provider:{provider}").key
+
+
+def breaker_for(entry: Entry, prefetched: Prefetched | None = None) -> Breaker:
+    """The provider's breaker; when the call's prefetch saw it closed, its first allow() costs no round trip."""
     cfg = settings()
-    return Breaker(f"provider:{entry.provider}", cfg.breaker_failures, cfg.breaker_open_s)
+    breaker = Breaker(f"provider:{entry.provider}", cfg.breaker_failures, cfg.breaker_open_s)
+    seen = prefetched.breakers.get(entry.provider) if prefetched is not None else None
+    if seen is not None:
+        breaker.seen(seen[0], seen[1])
+    return breaker
 
 
 async def _reserve(
@@ -331,11 +353,11 @@ def _add(a: Usage, b: Usage) -> Usage:
 
 
 async def _try_model(
-    call: Call, entry: Entry, max_tokens: int, attempts: list[Attempt]
+    call: Call, entry: Entry, max_tokens: int, attempts: list[Attempt], prefetched: Prefetched
 ) -> tuple[ChatResult, Usage, int, float] | None:
     """Call one model (retrying retryable errors, repairing one invalid answer); None when it failed."""
     provider = registry.provider(entry.provider)
-    breaker = breaker_for(entry)
+    breaker = breaker_for(entry, prefetched if not attempts else None)  # after a failure, ask Redis again
     request = _provider_request(call, entry, max_tokens)
     for retry in range(settings().model_retries + 1):
         if not await breaker.allow():
@@ -397,7 +419,7 @@ async def chat(call: Call) -> Answer:
     attempts: list[Attempt] = []
     try:
         for entry in candidates:
-            outcome = await _try_model(call, entry, max_tokens, attempts)
+            outcome = await _try_model(call, entry, max_tokens, attempts, prefetched)
             if outcome is not None:
                 result, usage, cost, latency = outcome
                 if key is not None:
@@ -417,7 +439,7 @@ async def stream(call: Call) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     attempts: list[Attempt] = []
     try:
         for entry in candidates:
-            breaker = breaker_for(entry)
+            breaker = breaker_for(entry, prefetched if not attempts else None)
             if not await breaker.allow():
                 attempts.append(Attempt(entry.name, entry.provider, "breaker_open", "the provider's circuit is open"))
                 continue

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from strata.auth import Principal
@@ -182,7 +182,8 @@ async def chat(
     if body.stream:
         events = await _first_then_rest(gateway.stream(call))
         return StreamingResponse(_sse(events), media_type="text/event-stream", headers={"cache-control": "no-cache"})
-    return gateway.answer_body(await gateway.chat(call))
+    # the gateway builds this answer itself: returned as it is, it skips a second validation (the hot path)
+    return JSONResponse(gateway.answer_body(await gateway.chat(call)))
 
 
 # --- the OpenAI-compatible alias ---
