@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from strata import db
 from strata.errors import BadRequestError
 from strata.events.models import ModelUsageRecorded
-from strata.events.outbox import unit_of_work
+from strata.events.outbox import publish_later
 from strata_model_gateway.catalogue import Entry
 from strata_model_gateway.providers.base import Usage
 
@@ -30,42 +30,48 @@ async def record(
     """Store one call's usage; returns (usage id, cost in micro-USD). A cache hit costs nothing."""
     cost = 0 if cache_hit else entry.cost_micro_usd(usage.input_tokens, usage.output_tokens, usage.cached_tokens)
     usage_id = uuid4()
-    # the event is published off the call's path (the row and its outbox entry are committed first)
-    async with unit_of_work(tenant_id, publish="background") as uow:
-        await uow.change_and_emit(
-            """INSERT INTO model_usage (usage_id, tenant_id, model_name, provider, provider_model, purpose, run_id,
-                   task_id, input_tokens, output_tokens, cached_tokens, cost_micro_usd, latency_ms, cache_hit)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
-            usage_id,
-            tenant_id,
-            entry.name,
-            entry.provider,
-            entry.provider_model,
-            purpose,
-            run_id,
-            task_id,
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cached_tokens,
-            cost,
-            round(latency_ms),
-            cache_hit,
-            event=ModelUsageRecorded(
-                tenant_id=tenant_id,
-                correlation_id=correlation_id,
-                usage_id=usage_id,
-                provider=entry.provider,
-                model=entry.name,
-                purpose=purpose,
-                run_id=run_id,
-                task_id=task_id,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cached_tokens=usage.cached_tokens,
-                cost_micro_usd=cost,
-                latency_ms=round(latency_ms),
-            ),
-        )
+    event = ModelUsageRecorded(
+        tenant_id=tenant_id,
+        correlation_id=correlation_id,
+        usage_id=usage_id,
+        provider=entry.provider,
+        model=entry.name,
+        purpose=purpose,
+        run_id=run_id,
+        task_id=task_id,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_tokens=usage.cached_tokens,
+        cost_micro_usd=cost,
+        latency_ms=round(latency_ms),
+    )
+    row = {
+        "usage_id": str(usage_id),
+        "model_name": entry.name,
+        "provider": entry.provider,
+        "provider_model": entry.provider_model,
+        "purpose": purpose,
+        "run_id": str(run_id) if run_id else None,
+        "task_id": task_id,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "cost_micro_usd": cost,
+        "latency_ms": round(latency_ms),
+        "cache_hit": cache_hit,
+        "at": datetime.now(UTC).isoformat(),
+    }
+    outbox_row = {
+        "event_id": str(event.event_id),
+        "source": event.SOURCE,
+        "detail_type": event.DETAIL_TYPE,
+        "detail": event.model_dump(mode="json"),
+    }
+    # one round trip: the row and its outbox entry commit together, as the tenant (see migration 0010); the
+    # event is published off the call's path, and by the outbox sweeper if this environment freezes first
+    pool = await db.get_pool()
+    await pool.execute("SELECT strata_record_model_usage($1, $2, $3)", tenant_id, row, outbox_row)
+    publish_later([event])
     return usage_id, cost
 
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from aws_lambda_powertools import Logger
@@ -34,46 +34,32 @@ class UnitOfWork:
 
     async def emit(self, event: Event) -> None:
         """Record `event` in the outbox, inside this transaction."""
-        await self.conn.execute(f"INSERT INTO outbox {OUTBOX_VALUES.format(*range(1, 6))}", *_outbox_args(event))
-        self.events.append(event)
-
-    async def change_and_emit(self, statement: str, *args: Any, event: Event) -> None:
-        """Run `statement` (an INSERT, UPDATE or DELETE using $1..$n) and record `event` in the outbox, in one
-        statement: one round trip instead of two, for hot paths."""
-        n = len(args)
         await self.conn.execute(
-            f"WITH change AS ({statement}) INSERT INTO outbox {OUTBOX_VALUES.format(*range(n + 1, n + 6))}",
-            *args,
-            *_outbox_args(event),
+            "INSERT INTO outbox (event_id, tenant_id, source, detail_type, detail) VALUES ($1, $2, $3, $4, $5)",
+            event.event_id,
+            event.tenant_id,
+            event.SOURCE,
+            event.DETAIL_TYPE,
+            event.model_dump(mode="json"),
         )
         self.events.append(event)
 
 
-OUTBOX_VALUES = "(event_id, tenant_id, source, detail_type, detail) VALUES (${}, ${}, ${}, ${}, ${})"
-
-
-def _outbox_args(event: Event) -> tuple[Any, ...]:
-    return (event.event_id, event.tenant_id, event.SOURCE, event.DETAIL_TYPE, event.model_dump(mode="json"))
-
-
 @asynccontextmanager
-async def unit_of_work(
-    tenant_id: UUID | None = None, *, publish: Literal["now", "background"] = "now"
-) -> AsyncIterator[UnitOfWork]:
-    """Run a state change with its events; after commit the events are published (the sweeper retries).
-
-    `publish="background"` takes the publish off the caller's path (for hot paths such as metering): it runs as
-    a task of the execution environment's loop, and if the environment is frozen first, the outbox sweeper
-    publishes the events instead (consumers are idempotent, so a late duplicate changes nothing)."""
+async def unit_of_work(tenant_id: UUID | None = None) -> AsyncIterator[UnitOfWork]:
+    """Run a state change with its events; after commit the events are published (the sweeper retries)."""
     async with db.transaction(tenant_id) as conn:
         uow = UnitOfWork(conn)
         yield uow
-    if not uow.events:
-        return
-    if publish == "background":
-        background.spawn(_publish_quietly(uow.events))
-        return
-    await _publish_quietly(uow.events)
+    if uow.events:
+        await _publish_quietly(uow.events)
+
+
+def publish_later(events: list[Event]) -> None:
+    """Publish committed outbox events off the caller's path, for hot paths such as metering: a task of the
+    execution environment's loop; if the environment is frozen first, the outbox sweeper publishes them instead
+    (consumers are idempotent, so a late duplicate changes nothing)."""
+    background.spawn(_publish_quietly(events))
 
 
 async def _publish_quietly(events: list[Event]) -> None:
