@@ -140,8 +140,8 @@ async def test_the_breaker_opens_on_a_failing_provider_and_closes_after_a_good_p
         answer = await _chat(platform, headers, model="flaky", fallbacks=["llama"])
         assert answer.status_code == 200, answer.text
         outcomes += [a["outcome"] for a in answer.json()["attempts"] if a["model"] == "flaky"]
-    assert outcomes[:3] == ["unavailable"] * 3  # breaker_failures = 3 in this cloud
-    assert outcomes[-1] == "breaker_open"
+    assert outcomes[:3] == ["unavailable"] * 3, outcomes  # breaker_failures = 3 in this cloud
+    assert outcomes[-1] == "breaker_open", outcomes
     calls_while_open = len(providers.flaky.requests)
     await _chat(platform, headers, model="flaky", fallbacks=["llama"])
     assert len(providers.flaky.requests) == calls_while_open  # open: the provider is not called at all
