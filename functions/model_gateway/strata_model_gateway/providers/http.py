@@ -144,3 +144,22 @@ def malformed(provider: str, what: str) -> ProviderError:
 
 
 # --- the OpenAI-compatible adapter ----------------------------------------------------------------------------------
+
+
+class HttpProvider:
+    """What the HTTP adapters share: one httpx client per provider instance, created on first use with the
+    provider's headers and closed by `aclose()` (a later call creates a new one)."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self._headers = {"accept": "application/json", **headers}
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(headers=self._headers)
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()

@@ -7,8 +7,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
 from .base import (
     ChatRequest,
     ChatResult,
@@ -20,10 +18,10 @@ from .base import (
     ToolCall,
     Usage,
 )
-from .http import malformed, parse_arguments, post_json, stream_lines
+from .http import HttpProvider, malformed, parse_arguments, post_json, stream_lines
 
 
-class OllamaProvider:
+class OllamaProvider(HttpProvider):
     """One Ollama host. Streams yield text deltas and tool calls as Ollama sends them, then one `done` chunk.
 
     Ollama names no tool calls, so calls without an `id` get `call_<n>` (n counts the answer's calls).
@@ -33,17 +31,7 @@ class OllamaProvider:
         self.name = name
         root = base_url.rstrip("/")
         self._root = root.removesuffix("/api")
-        self._client: httpx.AsyncClient | None = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(headers={"accept": "application/json"})
-        return self._client
-
-    async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        super().__init__({})
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         url = f"{self._root}/api/chat"

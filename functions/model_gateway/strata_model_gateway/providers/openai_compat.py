@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from .base import (
     ChatRequest,
     ChatResult,
@@ -21,7 +19,7 @@ from .base import (
     ToolCall,
     Usage,
 )
-from .http import malformed, parse_arguments, post_json, stream_lines
+from .http import HttpProvider, malformed, parse_arguments, post_json, stream_lines
 
 _FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -40,7 +38,7 @@ class _PartialToolCall:
     parsed: dict[str, Any] | None = None  # a server that streams arguments as an object rather than text
 
 
-class OpenAICompatibleProvider:
+class OpenAICompatibleProvider(HttpProvider):
     """One OpenAI-compatible endpoint. `base_url` may end in `/v1` or not; `api_key` is sent as a bearer token.
 
     Streams yield text deltas as they arrive; tool calls come whole, in one chunk just before the final `done` one.
@@ -52,20 +50,8 @@ class OpenAICompatibleProvider:
         self.name = name
         root = base_url.rstrip("/")
         self._api = root if root.endswith("/v1") else root + "/v1"
-        self._headers = {"accept": "application/json", **(extra_headers or {})}
-        if api_key:
-            self._headers["authorization"] = f"Bearer {api_key}"
-        self._client: httpx.AsyncClient | None = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(headers=self._headers)
-        return self._client
-
-    async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        auth = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        super().__init__({**(extra_headers or {}), **auth})
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         url = f"{self._api}/chat/completions"
