@@ -35,6 +35,7 @@ BENCH_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "Strata",
     "AWS_REGION": "us-east-1",
     "STRATA_EVENT_BUS_NAME": "bench",
+    "AWS_LAMBDA_FUNCTION_NAME": "bench",  # as Lambda sets it (the layer skips pydantic.v1 inside Lambda)
 }
 
 # Runs inside a fresh interpreter: the clock wraps only the import (which builds the app and the handler).

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -36,6 +38,12 @@ if TYPE_CHECKING:
     from strata.ratelimit import Decision
 
 logger = Logger(child=True)
+
+# FastAPI checks every route parameter against pydantic.v1's BaseModel, importing pydantic.v1 to do it: ~65 ms of
+# every function's cold start. Strata has no v1 models, so inside a Lambda execution environment (where nothing
+# else wants pydantic.v1) the import fails fast and FastAPI concludes, rightly, that no parameter is a v1 model.
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and "pydantic.v1" not in sys.modules:
+    sys.modules["pydantic.v1"] = None  # type: ignore[assignment]
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
