@@ -5,7 +5,8 @@ through the same `write` directly, so no request goes unrecorded."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,8 +34,15 @@ class RequestRecord:
     bytes_out: int
     at: str  # ISO 8601, UTC
 
+    def fields(self) -> dict[str, str]:
+        """The stream entry: one field holding the values as a JSON array (cheaper to send than eleven)."""
+        return {"r": json.dumps(astuple(self), separators=(",", ":"))}
+
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> RequestRecord:
+        """A record from its stream entry (also the field-per-value form entries had before)."""
+        if "r" in fields:
+            return cls(*json.loads(fields["r"]))
         return cls(
             request_id=fields["request_id"],
             tenant_id=fields["tenant_id"],
@@ -77,9 +85,8 @@ def now_iso() -> str:
 
 async def record(entry: RequestRecord) -> None:
     """Queue one entry; never fails the request it describes."""
-    fields = {k: str(v) for k, v in asdict(entry).items()}
     try:
-        await get_redis().xadd(STREAM, fields, maxlen=STREAM_MAX_LEN, approximate=True)  # type: ignore[arg-type]
+        await get_redis().xadd(STREAM, entry.fields(), maxlen=STREAM_MAX_LEN, approximate=True)  # type: ignore[arg-type]
         return
     except Exception as exc:
         logger.warning("request log stream unavailable; writing directly", extra={"error": str(exc)[:300]})

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from strata.requestlog import RequestRecord
 from tests.e2e.conftest import Platform
 from tests.e2e.test_platform import assert_problem
 
@@ -125,20 +126,20 @@ async def test_an_entry_delivered_twice_is_recorded_once(platform: Platform) -> 
     client = aioredis.from_url(platform.cloud.services.redis_url, decode_responses=True)
     try:
         tenant_id = (await platform.api.get("/v1/tenant", headers=reader)).json()["tenant_id"]
-        entry = {
-            "request_id": row["request_id"],
-            "tenant_id": tenant_id,
-            "principal_id": principal_id,
-            "route": row["route"],
-            "method": row["method"],
-            "path": row["path"],
-            "status": str(row["status"]),
-            "latency_ms": str(row["latency_ms"]),
-            "bytes_in": str(row["bytes_in"]),
-            "bytes_out": str(row["bytes_out"]),
-            "at": row["at"],
-        }
-        await client.xadd("strata:request-log", entry)  # type: ignore[arg-type]
+        record = RequestRecord(
+            row["request_id"],
+            tenant_id,
+            principal_id,
+            row["route"],
+            row["method"],
+            row["path"],
+            row["status"],
+            row["latency_ms"],
+            row["bytes_in"],
+            row["bytes_out"],
+            row["at"],
+        )
+        await client.xadd("strata:request-log", record.fields())  # type: ignore[arg-type]
         result = await platform.cloud.invoke("ApiGatewayFunction", {"schedule": "flush_request_log"})
         assert result["read"] >= 1
     finally:
