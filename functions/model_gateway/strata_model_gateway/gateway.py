@@ -238,7 +238,7 @@ async def _cached(
         return None, vector
     model_name, result = found
     entry = next((e for e in entries if e.name == model_name), None)
-    if entry is None:
+    if entry is None or not entry.enabled:  # an answer of a model since removed or disabled is not served
         return None, vector
     started = time.perf_counter()
     # a hit costs nothing: its record (usage statistics, not billing) is written off the call's path
