@@ -21,6 +21,7 @@ from strata_model_gateway.providers.base import (
 )
 from strata_model_gateway.providers.bedrock import BedrockProvider
 from tests.support.bedrock_server import Answer, BedrockServer, Failure, ToolUse, embedding_for, token_count
+from tests.support.provider_calls import collect
 
 REGION = "us-east-1"
 WEATHER = Tool(
@@ -63,10 +64,6 @@ def chat_model() -> str:
 
 def ask(model: str, text: str = "Hello?", **overrides: Any) -> ChatRequest:
     return ChatRequest(model=model, messages=(Message(role="user", content=text),), **overrides)
-
-
-async def collect(provider: BedrockProvider, request: ChatRequest) -> list[StreamChunk]:
-    return [chunk async for chunk in provider.stream(request)]
 
 
 async def stream_error(provider: BedrockProvider, request: ChatRequest) -> tuple[list[StreamChunk], ProviderError]:

@@ -13,13 +13,13 @@ from strata_cli.localcloud.servers import bind_loopback, port_of
 from strata_model_gateway.providers.base import (
     ChatRequest,
     Message,
-    Provider,
     ProviderError,
     StreamChunk,
     Tool,
     ToolCall,
 )
 from strata_model_gateway.providers.ollama import OllamaProvider
+from tests.support.provider_calls import collect, failure
 from tests.support.provider_servers import FakeOllama, FakeToolCall, Reply, embedding_for
 
 MODEL = "llama3.2"
@@ -37,27 +37,6 @@ ANSWER_SCHEMA = {
 
 def ask(*messages: Message, **options: Any) -> ChatRequest:
     return ChatRequest(model=MODEL, messages=messages or (Message("user", "Hello?"),), **options)
-
-
-async def collect(provider: Provider, request: ChatRequest) -> list[StreamChunk]:
-    return [chunk async for chunk in provider.stream(request)]
-
-
-async def call(provider: Provider, request: ChatRequest, stream: bool, into: list[StreamChunk]) -> None:
-    if stream:
-        async for chunk in provider.stream(request):
-            into.append(chunk)
-    else:
-        await provider.chat(request)
-
-
-async def failure(
-    provider: Provider, request: ChatRequest, *, stream: bool = False, received: list[StreamChunk] | None = None
-) -> ProviderError:
-    """The error the call ends with; `received` collects the chunks streamed before it."""
-    with pytest.raises(ProviderError) as caught:
-        await call(provider, request, stream, received if received is not None else [])
-    return caught.value
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,13 @@ from strata_cli.localcloud.servers import bind_loopback, port_of
 from strata_model_gateway.providers.base import (
     ChatRequest,
     Message,
-    Provider,
     ProviderError,
     StreamChunk,
     Tool,
     ToolCall,
 )
 from strata_model_gateway.providers.openai_compat import OpenAICompatibleProvider
+from tests.support.provider_calls import collect, failure
 from tests.support.provider_servers import FakeOpenAI, FakeToolCall, Reply, embedding_for
 
 API_KEY = "sk-test-0123456789"
@@ -40,31 +40,6 @@ ANSWER_SCHEMA = {
 
 def ask(*messages: Message, **options: Any) -> ChatRequest:
     return ChatRequest(model="gpt-4o-mini", messages=messages or (Message("user", "Hello?"),), **options)
-
-
-async def collect(provider: Provider, request: ChatRequest) -> list[StreamChunk]:
-    return [chunk async for chunk in provider.stream(request)]
-
-
-async def call(provider: Provider, request: ChatRequest, stream: bool, into: list[StreamChunk]) -> None:
-    if stream:
-        async for chunk in provider.stream(request):
-            into.append(chunk)
-    else:
-        await provider.chat(request)
-
-
-async def failure(
-    provider: Provider,
-    request: ChatRequest,
-    *,
-    stream: bool = False,
-    received: list[StreamChunk] | None = None,
-) -> ProviderError:
-    """The error the call ends with; `received` collects the chunks streamed before it."""
-    with pytest.raises(ProviderError) as caught:
-        await call(provider, request, stream, received if received is not None else [])
-    return caught.value
 
 
 @pytest.fixture(scope="module")

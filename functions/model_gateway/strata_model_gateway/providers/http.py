@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from .base import ProviderError
+from .base import ProviderError, Tool
 
 _MAX_ERROR_TEXT = 500
 
@@ -144,6 +144,14 @@ def malformed(provider: str, what: str) -> ProviderError:
 
 
 # --- the OpenAI-compatible adapter ----------------------------------------------------------------------------------
+
+
+def function_tools(tools: tuple[Tool, ...]) -> list[dict[str, Any]]:
+    """Tools in the `{"type": "function", "function": {...}}` shape OpenAI defined and Ollama adopted."""
+    return [
+        {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+        for t in tools
+    ]
 
 
 class HttpProvider:

@@ -18,7 +18,7 @@ from .base import (
     ToolCall,
     Usage,
 )
-from .http import HttpProvider, malformed, parse_arguments, post_json, stream_lines
+from .http import HttpProvider, function_tools, malformed, parse_arguments, post_json, stream_lines
 
 
 class OllamaProvider(HttpProvider):
@@ -96,13 +96,7 @@ class OllamaProvider(HttpProvider):
             "stream": stream,  # explicit: Ollama streams when it is left out
         }
         if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-                }
-                for t in request.tools
-            ]
+            body["tools"] = function_tools(request.tools)
         if request.json_schema is not None:
             body["format"] = request.json_schema
         options: dict[str, Any] = {}

@@ -19,7 +19,7 @@ from .base import (
     ToolCall,
     Usage,
 )
-from .http import HttpProvider, malformed, parse_arguments, post_json, stream_lines
+from .http import HttpProvider, function_tools, malformed, parse_arguments, post_json, stream_lines
 
 _FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -127,13 +127,7 @@ class OpenAICompatibleProvider(HttpProvider):
     def _chat_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {"model": request.model, "messages": [_wire_message(m) for m in request.messages]}
         if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-                }
-                for t in request.tools
-            ]
+            body["tools"] = function_tools(request.tools)
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.max_tokens is not None:
