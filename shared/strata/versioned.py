@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from strata.errors import NotFoundError
+from strata.etags import check_version
+
 if TYPE_CHECKING:
     import asyncpg
 
@@ -40,9 +43,6 @@ async def lock_current(
 ) -> int:
     """Lock the live row for a write and return its version: 404 when it is gone, 412 when `expected` (If-Match)
     names another version."""
-    from strata.errors import NotFoundError
-    from strata.etags import check_version
-
     version: int | None = await conn.fetchval(
         f"SELECT version FROM {table} WHERE {id_column} = $1 AND deleted_at IS NULL FOR UPDATE",  # noqa: S608
         entity_id,

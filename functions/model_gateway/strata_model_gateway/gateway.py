@@ -202,6 +202,21 @@ def _cache_parts(call: Call, max_tokens: int) -> tuple[dict[str, Any], dict[str,
     return routing_choice, payload
 
 
+@dataclass(frozen=True)
+class CacheKeys:
+    """Where a call's answer is cached: its exact key, and the semantic index of its request shape (None when no
+    semantic cache is configured). Derived once per call."""
+
+    exact: str
+    shape: str | None
+
+
+def _cache_keys(call: Call, max_tokens: int) -> CacheKeys:
+    routing_choice, payload = _cache_parts(call, max_tokens)
+    shape = answer_cache.shape_key(call.tenant_id, routing_choice, payload) if settings().semantic_cache_model else None
+    return CacheKeys(answer_cache.request_key(call.tenant_id, routing_choice, payload), shape)
+
+
 async def _semantic_vector(call: Call, entries: list[Entry]) -> list[float] | None:
     name = settings().semantic_cache_model
     entry = next((e for e in entries if e.name == name and "embeddings" in e.capabilities), None) if name else None
@@ -217,21 +232,16 @@ async def _semantic_vector(call: Call, entries: list[Entry]) -> list[float] | No
 
 
 async def _cached(
-    call: Call, entries: list[Entry], max_tokens: int, key: str, prefetched: Any
+    call: Call, entries: list[Entry], keys: CacheKeys, prefetched: Any
 ) -> tuple[Answer | None, list[float] | None]:
     """(a cached answer or None, the semantic vector if one was computed)."""
-    routing_choice, payload = _cache_parts(call, max_tokens)
-    found = await answer_cache.get(key, prefetched)
+    found = await answer_cache.get(keys.exact, prefetched)
     kind = "hit"
     vector = None
-    if found is None:
+    if found is None and keys.shape is not None:
         vector = await _semantic_vector(call, entries)
         if vector is not None:
-            near = await answer_cache.nearest(
-                answer_cache.shape_key(call.tenant_id, routing_choice, payload),
-                vector,
-                settings().semantic_cache_threshold,
-            )
+            near = await answer_cache.nearest(keys.shape, vector, settings().semantic_cache_threshold)
             found = await answer_cache.get(near) if near else None
             kind = "semantic_hit"
     if found is None:
@@ -259,14 +269,11 @@ async def _cached(
     return answer, vector
 
 
-async def _remember(
-    call: Call, key: str, vector: list[float] | None, entry: Entry, result: ChatResult, max_tokens: int
-) -> None:
+async def _remember(keys: CacheKeys, vector: list[float] | None, entry: Entry, result: ChatResult) -> None:
     ttl = settings().answer_cache_ttl_s
-    await answer_cache.put(key, entry.name, result, ttl)
-    if vector is not None:
-        routing_choice, payload = _cache_parts(call, max_tokens)
-        await answer_cache.remember(answer_cache.shape_key(call.tenant_id, routing_choice, payload), vector, key, ttl)
+    await answer_cache.put(keys.exact, entry.name, result, ttl)
+    if vector is not None and keys.shape is not None:
+        await answer_cache.remember(keys.shape, vector, keys.exact, ttl)
 
 
 async def _backoff(attempt: int, error: ProviderError) -> None:
@@ -279,9 +286,9 @@ async def _backoff(attempt: int, error: ProviderError) -> None:
 
 async def _prepare(
     call: Call, stream: bool, use_cache: bool = False
-) -> tuple[list[Entry], list[Entry], int, int, Prefetched, str | None]:
+) -> tuple[list[Entry], list[Entry], int, int, Prefetched, CacheKeys | None]:
     """(the tenant's catalogue, the candidates in order, max output tokens, estimated prompt tokens, what was
-    prefetched, the answer cache key when the cache is used)."""
+    prefetched, the answer cache keys when the cache is used)."""
     if not call.messages:
         raise InvalidInputError("messages must not be empty")
     if call.json_schema is not None:
@@ -290,8 +297,8 @@ async def _prepare(
         structured.check_schema(tool.parameters, f"the parameters of tool {tool.name!r}")
     max_tokens = call.max_tokens or settings().model_default_max_tokens
     tokens = estimate_tokens(call)
-    answer_key = answer_cache.request_key(call.tenant_id, *_cache_parts(call, max_tokens)) if use_cache else None
-    prefetched = await _prefetch(call, tokens + max_tokens, answer_key)
+    keys = _cache_keys(call, max_tokens) if use_cache else None
+    prefetched = await _prefetch(call, tokens + max_tokens, keys.exact if keys else None)
     await enforce_rate_limits(call, tokens + max_tokens, prefetched.limits)
     entries = await catalogue.entries(call.tenant_id, prefetched.catalogue)
     candidates = await routing.candidates(
@@ -305,7 +312,7 @@ async def _prepare(
         max_output_tokens=max_tokens,
         limit=settings().model_max_attempts,
     )
-    return entries, candidates, max_tokens, tokens, prefetched, answer_key
+    return entries, candidates, max_tokens, tokens, prefetched, keys
 
 
 def _breaker_name(provider: str) -> str:
@@ -409,10 +416,10 @@ def _all_failed(attempts: list[Attempt]) -> Exception:
 
 async def chat(call: Call) -> Answer:
     use_cache = call.cache and settings().answer_cache_ttl_s > 0
-    entries, candidates, max_tokens, tokens, prefetched, key = await _prepare(call, stream=False, use_cache=use_cache)
+    entries, candidates, max_tokens, tokens, prefetched, keys = await _prepare(call, stream=False, use_cache=use_cache)
     vector = None
-    if key is not None:
-        cached, vector = await _cached(call, entries, max_tokens, key, prefetched.answer)
+    if keys is not None:
+        cached, vector = await _cached(call, entries, keys, prefetched.answer)
         if cached is not None:
             return cached
     reservation = await _reserve(call, candidates, tokens, max_tokens, prefetched.budgets)
@@ -422,8 +429,8 @@ async def chat(call: Call) -> Answer:
             outcome = await _try_model(call, entry, max_tokens, attempts, prefetched)
             if outcome is not None:
                 result, usage, cost, latency = outcome
-                if key is not None:
-                    await _remember(call, key, vector, entry, result, max_tokens)
+                if keys is not None:
+                    await _remember(keys, vector, entry, result)
                 return Answer(entry, result, usage, cost, latency, "miss" if use_cache else "off", attempts)
         raise _all_failed(attempts)
     finally:
