@@ -19,11 +19,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from common import MeasurementError, child_env, ms, run_child, settle, us
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent
@@ -80,27 +82,6 @@ F_PUBLIC = f"GET {PUBLIC_ROUTE} (public)"
 F_CACHED = f"GET {AUTH_ROUTE}, API key, cached decision"
 F_UNCACHED_KEY = f"GET {AUTH_ROUTE}, API key, uncached"
 F_UNCACHED_SVC = f"GET {AUTH_ROUTE}, svc token, uncached"
-
-
-class MeasurementError(Exception):
-    """A child process failed, so its figures are missing."""
-
-
-@dataclass(frozen=True)
-class Dist:
-    """Samples of one measured thing, in one unit."""
-
-    samples: list[float]
-
-    def pct(self, q: int) -> float:
-        return statistics.quantiles(self.samples, n=100, method="inclusive")[q - 1]
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.samples)
-
-    def summary(self) -> dict[str, float]:
-        return {"p50": self.p50, "p95": self.pct(95), "p99": self.pct(99), "n": len(self.samples)}
 
 
 @dataclass(frozen=True)
@@ -171,41 +152,6 @@ def authorizer_event(token: str, path: str = AUTH_ROUTE) -> dict[str, Any]:
         routeArn=f"arn:aws:execute-api:us-east-1:000000000000:local/$default/GET{path}",
     )
     return event
-
-
-def child_env(lambda_env: dict[str, str], pythonpath: Sequence[Path], pycache: Path) -> dict[str, str]:
-    """What a worker of the function gets (the template's variables, resolved by the local cloud), plus the path."""
-    from strata_cli.localcloud.lambdas import INHERITED_ENV
-
-    env = {key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
-    env.update(lambda_env)
-    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
-    # bytecode goes to a private cache (warmed by a discarded round), never next to the sources
-    env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    return env
-
-
-async def run_child(args: list[str], env: dict[str, str], timeout_s: float, what: str, capture: bool = False) -> str:
-    """Run this interpreter with -P (no script folder or cwd on sys.path); its stdout when `capture`."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-P",
-        *args,
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise MeasurementError(f"{what}: no answer in {timeout_s:.0f} s") from None
-    if proc.returncode != 0:
-        tail = (err.decode(errors="replace").strip().splitlines() or ["(no output)"])[-1]
-        raise MeasurementError(f"{what}: exit {proc.returncode}: {tail}")
-    return (out or b"").decode(errors="replace")
 
 
 # ---------------------------------------------------------------------------------------------------- cold
@@ -422,17 +368,6 @@ class AuthorizationCounter:
         setattr(pool, "invoke", invoke)  # noqa: B010 - an instance attribute over the method, for this run
 
 
-async def settle(delivered: Callable[[], int], quiet_s: float = 1.0, limit_s: float = 15.0) -> None:
-    """Wait until the bus has delivered nothing new for `quiet_s` (the bootstrap's events reach their consumers)."""
-    deadline = time.monotonic() + limit_s
-    last = delivered()
-    while time.monotonic() < deadline:
-        await asyncio.sleep(quiet_s)
-        if delivered() == last:
-            return
-        last = delivered()
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     sys.path[:0] = [str(SHARED), str(CLI), str(API_GATEWAY)]
     from strata.auth import mint_service_token
@@ -529,14 +464,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------- report
-
-
-def ms(ns: list[int]) -> Dist:
-    return Dist([n / 1e6 for n in ns])
-
-
-def us(ns: list[int]) -> Dist:
-    return Dist([n / 1e3 for n in ns])
 
 
 def print_cold(cold: dict[str, ColdResult], runs: int) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common import BENCH_DIR, LambdaContext, MeasurementError
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT / "shared"
 BASELINE_DIR = ROOT / "bench" / "baseline_app"
@@ -96,27 +98,6 @@ class WarmResult:
         return statistics.quantiles(self.samples_us, n=100, method="inclusive")[98]
 
 
-class MeasurementError(Exception):
-    """A subprocess failed, so its target has no figure."""
-
-
-class LambdaContext:
-    """The attributes and method of the Lambda runtime's context object that handlers and Powertools read."""
-
-    def __init__(self, function_name: str, timeout_s: int = 900, memory_mb: int = 1024) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-        self.memory_limit_in_mb = memory_mb
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        self._deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
 def http_api_v2_event(path: str) -> dict[str, Any]:
     """An API Gateway HTTP API (payload format 2.0) GET on an explicit route without an authorizer."""
     now = datetime.now(UTC)
@@ -187,7 +168,7 @@ def child_env(target: Target, pycache: Path) -> dict[str, str]:
     """The parent's environment without its Python settings, plus the target's path and the benchmark's variables."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
     env.update(BENCH_ENV)
-    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in target.pythonpath)
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (*target.pythonpath, BENCH_DIR))  # bench last: its own modules
     # Bytecode goes to a private cache (warmed by a discarded round), never next to the sources.
     env["PYTHONPYCACHEPREFIX"] = str(pycache)
     return env

@@ -31,12 +31,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from common import LambdaContext, MeasurementError, child_env, ms, run_child, settle
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent
@@ -98,43 +100,6 @@ with FakeOpenAI(api_key=sys.argv[1]) as fake:
 """
 
 
-class MeasurementError(Exception):
-    """A child process failed, or answers were wrong, so figures are missing."""
-
-
-@dataclass(frozen=True)
-class Dist:
-    """Samples of one measured thing, in one unit."""
-
-    samples: list[float]
-
-    def pct(self, q: int) -> float:
-        return statistics.quantiles(self.samples, n=100, method="inclusive")[q - 1]
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.samples)
-
-    def summary(self) -> dict[str, float]:
-        return {"p50": self.p50, "p95": self.pct(95), "p99": self.pct(99), "n": len(self.samples)}
-
-
-class LambdaContext:
-    """The attributes and method of the Lambda runtime's context object that handlers and Powertools read."""
-
-    def __init__(self, function_name: str = FUNCTION) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
-        self.memory_limit_in_mb = 1024
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 def chat_body(cache: bool, content: str = PROMPT) -> dict[str, Any]:
     return {
         "model": MODEL,
@@ -187,39 +152,6 @@ def chat_event(body: dict[str, Any], context: dict[str, str]) -> dict[str, Any]:
         "body": raw,
         "isBase64Encoded": False,
     }
-
-
-def child_env(lambda_env: dict[str, str], pythonpath: Sequence[Path], pycache: Path) -> dict[str, str]:
-    """What a worker of the function gets (the template's variables, resolved by the local cloud), plus the path."""
-    from strata_cli.localcloud.lambdas import INHERITED_ENV
-
-    env = {key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
-    env.update(lambda_env)
-    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
-    env["PYTHONPYCACHEPREFIX"] = str(pycache)  # bytecode goes to a private cache, never next to the sources
-    return env
-
-
-async def run_child(args: list[str], env: dict[str, str], timeout_s: float, what: str) -> None:
-    """Run this interpreter with -P (no script folder or cwd on sys.path)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-P",
-        *args,
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise MeasurementError(f"{what}: no answer in {timeout_s:.0f} s") from None
-    if proc.returncode != 0:
-        tail = (err.decode(errors="replace").strip().splitlines() or ["(no output)"])[-1]
-        raise MeasurementError(f"{what}: exit {proc.returncode}: {tail}")
 
 
 # ---------------------------------------------------------------------------------------------------- in-process
@@ -415,7 +347,7 @@ def inproc_worker(out: Path, calls: int, warmup: int, stage_calls: int, profile_
     request = ChatRequest(PROVIDER_MODEL, (Message("user", PROMPT),), max_tokens=MAX_TOKENS, timeout_s=25)
     client = httpx.AsyncClient(headers={"accept": "application/json", "authorization": f"Bearer {PROVIDER_KEY}"})
     url, body = f"{provider_url}/v1/chat/completions", provider_body()
-    context = LambdaContext()
+    context = LambdaContext(FUNCTION)
 
     async def bare_post(_: Any) -> Any:
         response = await client.post(url, json=body, timeout=25)
@@ -616,17 +548,6 @@ async def provider_server(env: dict[str, str]) -> AsyncIterator[str]:
             await proc.wait()
 
 
-async def settle(delivered: Callable[[], int], quiet_s: float = 1.0, limit_s: float = 15.0) -> None:
-    """Wait until the bus has delivered nothing new for `quiet_s` (events reach their consumers first)."""
-    deadline = time.monotonic() + limit_s
-    last = delivered()
-    while time.monotonic() < deadline:
-        await asyncio.sleep(quiet_s)
-        if delivered() == last:
-            return
-        last = delivered()
-
-
 async def api(client: Any, method: str, path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
     response = await client.request(method, path, json=body, headers={"authorization": f"Bearer {key}"})
     if response.status_code not in (200, 201):
@@ -710,10 +631,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------- report
-
-
-def ms(ns: list[int]) -> Dist:
-    return Dist([n / 1e6 for n in ns])
 
 
 def verdict(value: float, target: float) -> str:
