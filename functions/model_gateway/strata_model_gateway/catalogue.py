@@ -196,8 +196,10 @@ async def update(tenant_id: UUID, model_id: UUID, changes: dict[str, Any], expec
     assert set(changes) <= UPDATABLE
     async with db.transaction(tenant_id) as conn:
         await lock_current(conn, "models", "model_id", model_id, expected, "model")
-        if not changes:
-            return await get(tenant_id, model_id)
+        if not changes:  # read on the same connection (a second one would wait on nothing but add a round trip)
+            current = await conn.fetchrow(f"SELECT {COLUMNS} FROM models WHERE model_id = $1", model_id)  # noqa: S608
+            assert current is not None
+            return _entry(dict(current))
         row = await update_row(conn, "models", "model_id", model_id, changes, COLUMNS)
     await cache.invalidate(cache_key(tenant_id))
     return _entry(row)
