@@ -1,7 +1,7 @@
 """The request log (owned by L09, produced by every function): each authenticated request a function answers
-becomes one entry on a Redis stream (one round trip, after the response is built); L09's flush job moves entries
-into Postgres (`request_log`, `usage_daily`) exactly once with `write`. When Redis is unreachable the entry goes
-through the same `write` directly, so no request goes unrecorded."""
+becomes one record on the REQUEST_LOG spool (sent with the request's other spooled records when it ends); L09's
+flush job moves them into Postgres (`request_log`, `usage_daily`) exactly once with `write`. When Redis is
+unreachable the record goes through the same `write` directly, so no request goes unrecorded."""
 
 from __future__ import annotations
 
@@ -10,14 +10,7 @@ from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-from strata.cache import get_redis
-
-logger = Logger(child=True)
-
-STREAM = "strata:request-log"
-STREAM_MAX_LEN = 2_000_000  # a backstop if the flush job stops for long; trimmed approximately
+from strata import spool
 
 
 @dataclass(frozen=True)
@@ -34,28 +27,13 @@ class RequestRecord:
     bytes_out: int
     at: str  # ISO 8601, UTC
 
-    def fields(self) -> dict[str, str]:
-        """The stream entry: one field holding the values as a JSON array (cheaper to send than eleven)."""
-        return {"r": json.dumps(astuple(self), separators=(",", ":"))}
+    def encode(self) -> str:
+        """The spool entry: the values as one JSON array (cheaper to send than eleven fields)."""
+        return json.dumps(astuple(self), separators=(",", ":"))
 
     @classmethod
-    def from_fields(cls, fields: dict[str, str]) -> RequestRecord:
-        """A record from its stream entry (also the field-per-value form entries had before)."""
-        if "r" in fields:
-            return cls(*json.loads(fields["r"]))
-        return cls(
-            request_id=fields["request_id"],
-            tenant_id=fields["tenant_id"],
-            principal_id=fields["principal_id"],
-            route=fields["route"],
-            method=fields["method"],
-            path=fields["path"],
-            status=int(fields["status"]),
-            latency_ms=float(fields["latency_ms"]),
-            bytes_in=int(fields["bytes_in"]),
-            bytes_out=int(fields["bytes_out"]),
-            at=fields["at"],
-        )
+    def decode(cls, text: str) -> RequestRecord:
+        return cls(*json.loads(text))
 
     def row(self) -> tuple[Any, ...]:
         """The `request_log` columns, in INSERT_COLUMNS order."""
@@ -85,15 +63,7 @@ def now_iso() -> str:
 
 async def record(entry: RequestRecord) -> None:
     """Queue one entry; never fails the request it describes."""
-    try:
-        await get_redis().xadd(STREAM, entry.fields(), maxlen=STREAM_MAX_LEN, approximate=True)  # type: ignore[arg-type]
-        return
-    except Exception as exc:
-        logger.warning("request log stream unavailable; writing directly", extra={"error": str(exc)[:300]})
-    try:
-        await write([entry])
-    except Exception:
-        logger.exception("request log entry lost", extra={"request_id": entry.request_id})
+    await spool.put(REQUEST_LOG, entry)
 
 
 async def write(entries: list[RequestRecord]) -> int:
@@ -129,3 +99,13 @@ async def write(entries: list[RequestRecord]) -> int:
             *columns,
         )
     return inserted
+
+
+REQUEST_LOG: spool.Spool[RequestRecord] = spool.Spool(
+    name="request-log",
+    stream="strata:request-log",
+    encode=RequestRecord.encode,
+    decode=RequestRecord.decode,
+    write=write,
+    group="l09-flush",
+)

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from strata.requestlog import RequestRecord
+from strata import spool
+from strata.requestlog import REQUEST_LOG, RequestRecord
 from tests.e2e.conftest import Platform
 from tests.e2e.test_platform import assert_problem
 
@@ -139,7 +140,7 @@ async def test_an_entry_delivered_twice_is_recorded_once(platform: Platform) -> 
             row["bytes_out"],
             row["at"],
         )
-        await client.xadd("strata:request-log", record.fields())  # type: ignore[arg-type]
+        await client.xadd(REQUEST_LOG.stream, {spool.FIELD: record.encode()})
         result = await platform.cloud.invoke("ApiGatewayFunction", {"schedule": "flush_request_log"})
         assert result["read"] >= 1
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -187,34 +186,3 @@ async def test_a_consumer_claims_an_event_once(fresh_db: asyncpg.Connection) -> 
     other_consumer = await claim_event(fresh_db, "evaluation.on_agent_deleted", event)
 
     assert (first, again, other_consumer) == (True, False, True)
-
-
-async def test_model_usage_is_recorded_in_one_statement_as_the_tenant(fresh_db: asyncpg.Connection) -> None:
-    await apply_migrations(fresh_db)
-    tenant = uuid.uuid4()
-    usage_id, event_id = uuid.uuid4(), uuid.uuid4()
-    usage = {
-        "usage_id": str(usage_id),
-        "tenant_id": str(uuid.uuid4()),  # ignored: the row is the function's tenant's
-        "model_name": "m",
-        "provider": "p",
-        "provider_model": "pm",
-        "input_tokens": 3,
-        "output_tokens": 4,
-        "cost_micro_usd": 7,
-        "latency_ms": 1,
-    }
-    event = {"event_id": str(event_id), "source": "strata.model_gateway", "detail_type": "ModelUsageRecorded"}
-    await fresh_db.execute(
-        "SELECT strata_record_model_usage($1, $2::jsonb, $3::jsonb)",
-        tenant,
-        json.dumps(usage),
-        json.dumps({**event, "detail": {"usage_id": str(usage_id)}}),
-    )
-    row = await fresh_db.fetchrow("SELECT tenant_id, cost_micro_usd, cache_hit, at FROM model_usage")
-    assert (row["tenant_id"], row["cost_micro_usd"], row["cache_hit"]) == (tenant, 7, False)
-    assert row["at"] is not None  # the column default fills what the record leaves out
-    assert await fresh_db.fetchval("SELECT tenant_id FROM outbox WHERE event_id = $1", event_id) == tenant
-    # the role and tenant scope ended with the statement's own transaction
-    assert await fresh_db.fetchval("SELECT current_user") != "strata_app"
-    assert not await fresh_db.fetchval("SELECT current_setting('app.tenant_id', true)")

@@ -9,20 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from aws_lambda_powertools import Logger
 from pydantic import Field
 
-from strata import db
-from strata.cache import get_redis
+from strata import db, spool
 from strata.config import Settings
 from strata.errors import BadRequestError
-from strata.requestlog import STREAM, RequestRecord, write
-
-logger = Logger(child=True)
-
-GROUP = "l09-flush"
-BATCH = 2000
-CLAIM_IDLE_MS = 60_000  # entries a crashed flush read but never acknowledged are taken over after this
+from strata.requestlog import REQUEST_LOG, RequestRecord
 
 
 class UsageSettings(Settings):
@@ -30,46 +22,10 @@ class UsageSettings(Settings):
     flush_max_batches: int = Field(default=50, ge=1, description="Batches one scheduled flush may move")
 
 
-async def _ensure_group() -> None:
-    import redis.exceptions
-
-    try:
-        await get_redis().xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-    except redis.exceptions.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
-
-
-async def flush_request_log(consumer: str = "flush") -> dict[str, int]:
-    """Move queued entries into Postgres; acknowledge (and delete) them only after the commit. A crash in between
-    redelivers them, and `write` ignores request ids already recorded, so nothing is counted twice."""
-    redis = get_redis()
-    await _ensure_group()
-    moved = seen = 0
-    # first what a crashed run left pending, then new entries
-    claimed = (await redis.xautoclaim(STREAM, GROUP, consumer, CLAIM_IDLE_MS, "0-0", count=BATCH))[1]
-    batches = [claimed] if claimed else []
-    for _ in range(UsageSettings().flush_max_batches):
-        if not batches:
-            answer: Any = await redis.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=BATCH)
-            if not answer or not answer[0][1]:
-                break
-            batches.append(answer[0][1])
-        entries = batches.pop()
-        ids = [entry_id for entry_id, _ in entries]
-        records = []
-        for entry_id, fields in entries:
-            try:
-                records.append(RequestRecord.from_fields(fields))
-            except (KeyError, ValueError):
-                logger.error("malformed request log entry dropped", extra={"entry_id": entry_id})
-        moved += await write(records)
-        await _mark_keys_used(records)
-        seen += len(entries)
-        await redis.xack(STREAM, GROUP, *ids)
-        await redis.xdel(STREAM, *ids)
-    pruned = await _prune()
-    return {"recorded": moved, "read": seen, "pruned": pruned}
+async def flush_request_log() -> dict[str, int]:
+    """Move queued entries into Postgres (exactly once: see strata.spool), stamp the keys used, prune old rows."""
+    moved = await spool.flush(REQUEST_LOG, UsageSettings().flush_max_batches, after_write=_mark_keys_used)
+    return {**moved, "pruned": await _prune()}
 
 
 async def _mark_keys_used(records: list[RequestRecord]) -> None:

@@ -3,8 +3,9 @@
 Before a call, its worst-case cost (prompt estimate + max output tokens, at the model's prices) is reserved
 atomically against every budget that applies (one Lua script: spent + open reservations + this one <= limit, or
 nothing is reserved). After the call the reservation is replaced by the actual cost. Reservations expire, so a
-crashed call frees its hold. Redis holds the running totals; `model_usage` in Postgres is the truth they are
-rebuilt from whenever Redis has lost them. A call that would exceed a budget never runs: 402 + BudgetExceeded.
+crashed call frees its hold. Redis holds the running totals; `model_usage` in Postgres (with the metering spool
+flushed into it first) is the truth they are rebuilt from whenever Redis has lost them. A call that would exceed
+a budget never runs: 402 + BudgetExceeded.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from strata.events.models import BudgetExceeded
 from strata.events.outbox import unit_of_work
 from strata.pagination import PageRequest, Where, fetch_page
 from strata.versioned import lock_current, soft_delete_row, update_row
+from strata_model_gateway import metering
 
 logger = Logger(child=True)
 
@@ -172,6 +174,7 @@ async def spent_in_postgres(tenant_id: UUID, budget: Budget, now: datetime) -> i
 
 
 async def _rebuild(tenant_id: UUID, budget: Budget, now: datetime) -> None:
+    await metering.flush()
     spent = await spent_in_postgres(tenant_id, budget, now)
     # NX: a concurrent rebuild (or settle) that got there first wins; the value is the same truth
     await get_redis().set(budget.keys(now)[0], spent, nx=True, ex=86400 * 40)
@@ -245,16 +248,17 @@ async def _exceeded(tenant_id: UUID, budget: Budget, spent: int, correlation_id:
 # --- the budgets API ---
 
 
-async def current_spend(tenant_id: UUID, row: dict[str, Any]) -> dict[str, Any]:
-    budget = Budget(**{k: row[k] for k in ("budget_id", "scope", "scope_id", "period", "limit_micro_usd")})
+async def with_spend(tenant_id: UUID, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Budget rows with their current window and what it has spent (every call metered so far counted)."""
+    await metering.flush()
     now = datetime.now(UTC)
-    window, start = budget.window(now)
-    return {
-        **row,
-        "window": window,
-        "window_start": start,
-        "spent_micro_usd": await spent_in_postgres(tenant_id, budget, now),
-    }
+    answers = []
+    for row in rows:
+        budget = Budget(**{k: row[k] for k in ("budget_id", "scope", "scope_id", "period", "limit_micro_usd")})
+        window, start = budget.window(now)
+        spent = await spent_in_postgres(tenant_id, budget, now)
+        answers.append({**row, "window": window, "window_start": start, "spent_micro_usd": spent})
+    return answers
 
 
 async def create(tenant_id: UUID, scope: Scope, scope_id: str, period: Period, limit: int) -> dict[str, Any]:
@@ -280,7 +284,7 @@ async def create(tenant_id: UUID, scope: Scope, scope_id: str, period: Period, l
         )
     assert row is not None
     await cache.invalidate(tenant_budgets_key(tenant_id))
-    return await current_spend(tenant_id, dict(row))
+    return (await with_spend(tenant_id, [dict(row)]))[0]
 
 
 async def get(tenant_id: UUID, budget_id: UUID) -> dict[str, Any]:
@@ -291,14 +295,14 @@ async def get(tenant_id: UUID, budget_id: UUID) -> dict[str, Any]:
     )
     if not rows:
         raise NotFoundError(f"no budget {budget_id}")
-    return await current_spend(tenant_id, dict(rows[0]))
+    return (await with_spend(tenant_id, [dict(rows[0])]))[0]
 
 
 async def list_page(tenant_id: UUID, page: PageRequest) -> tuple[list[dict[str, Any]], str | None]:
     rows, next_cursor = await fetch_page(
         "budgets", COLUMNS.replace(", created_at", ""), "budget_id", Where(tenant_id).add("deleted_at IS NULL"), page
     )
-    return [await current_spend(tenant_id, r) for r in rows], next_cursor
+    return await with_spend(tenant_id, rows), next_cursor
 
 
 async def change_limit(tenant_id: UUID, budget_id: UUID, limit: int, expected: int | None) -> dict[str, Any]:
@@ -306,7 +310,7 @@ async def change_limit(tenant_id: UUID, budget_id: UUID, limit: int, expected: i
         await lock_current(conn, "budgets", "budget_id", budget_id, expected, "budget")
         row = await update_row(conn, "budgets", "budget_id", budget_id, {"limit_micro_usd": limit}, COLUMNS)
     await cache.invalidate(tenant_budgets_key(tenant_id))
-    return await current_spend(tenant_id, row)
+    return (await with_spend(tenant_id, [row]))[0]
 
 
 async def delete(tenant_id: UUID, budget_id: UUID, expected: int | None) -> None:

@@ -1,18 +1,39 @@
-"""Every call metered: tokens, latency, provider and cost (from the catalogue's prices), recorded in
-`model_usage` with a ModelUsageRecorded event in the same transaction; and the tenant's usage summaries."""
+"""Every call metered: tokens, latency, provider and cost (from the catalogue's prices). A call's record goes on
+the MODEL_USAGE spool with its ModelUsageRecorded event (no Postgres commit on the call's path); the flush moves
+records into `model_usage` and the outbox together, exactly once, within ~0.1 s in a warm environment and by the
+scheduled flush otherwise. Readers that need every call so far (usage summaries, budget totals) flush first."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import json
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
-from strata import db
+from strata import db, spool
 from strata.errors import BadRequestError
+from strata.events.envelope import event_model
 from strata.events.models import ModelUsageRecorded
 from strata.events.outbox import publish_later
 from strata_model_gateway.catalogue import Entry
 from strata_model_gateway.providers.base import Usage
+
+
+@dataclass(frozen=True)
+class Metered:
+    """One call's `model_usage` row and its ModelUsageRecorded outbox row, as JSON values."""
+
+    row: dict[str, Any]
+    event: dict[str, Any]
+
+    def encode(self) -> str:
+        return json.dumps([self.row, self.event], separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str) -> Metered:
+        row, event = json.loads(text)
+        return cls(row, event)
 
 
 async def record(
@@ -27,7 +48,7 @@ async def record(
     cache_hit: bool,
     correlation_id: str,
 ) -> tuple[UUID, int]:
-    """Store one call's usage; returns (usage id, cost in micro-USD). A cache hit costs nothing."""
+    """Meter one call; returns (usage id, cost in micro-USD). A cache hit costs nothing."""
     cost = 0 if cache_hit else entry.cost_micro_usd(usage.input_tokens, usage.output_tokens, usage.cached_tokens)
     usage_id = uuid4()
     event = ModelUsageRecorded(
@@ -47,6 +68,7 @@ async def record(
     )
     row = {
         "usage_id": str(usage_id),
+        "tenant_id": str(tenant_id),
         "model_name": entry.name,
         "provider": entry.provider,
         "provider_model": entry.provider_model,
@@ -59,20 +81,65 @@ async def record(
         "cost_micro_usd": cost,
         "latency_ms": round(latency_ms),
         "cache_hit": cache_hit,
-        "at": datetime.now(UTC).isoformat(),
+        "at": event.occurred_at.isoformat(),
     }
     outbox_row = {
         "event_id": str(event.event_id),
+        "tenant_id": str(tenant_id),
         "source": event.SOURCE,
         "detail_type": event.DETAIL_TYPE,
         "detail": event.model_dump(mode="json"),
     }
-    # one round trip: the row and its outbox entry commit together, as the tenant (see migration 0010); the
-    # event is published off the call's path, and by the outbox sweeper if this environment freezes first
-    pool = await db.get_pool()
-    await pool.execute("SELECT strata_record_model_usage($1, $2, $3)", tenant_id, row, outbox_row)
-    publish_later([event])
+    await spool.put(MODEL_USAGE, Metered(row, outbox_row))
     return usage_id, cost
+
+
+async def write(records: list[Metered]) -> int:
+    """Store records not stored yet, each with its outbox row, in one transaction; publish their events after it.
+    Returns how many were new."""
+    if not records:
+        return 0
+    async with db.transaction() as conn:
+        new = await conn.fetch(
+            """WITH usage AS (
+                   INSERT INTO model_usage (usage_id, tenant_id, model_name, provider, provider_model, purpose, run_id,
+                                            task_id, input_tokens, output_tokens, cached_tokens, cost_micro_usd,
+                                            latency_ms, cache_hit, at)
+                   SELECT usage_id, tenant_id, model_name, provider, provider_model, coalesce(purpose, ''), run_id,
+                          task_id, input_tokens, output_tokens, coalesce(cached_tokens, 0), cost_micro_usd, latency_ms,
+                          coalesce(cache_hit, false), coalesce(at, now())
+                   FROM jsonb_populate_recordset(NULL::model_usage, $1::jsonb)
+                   ON CONFLICT (usage_id) DO NOTHING
+                   RETURNING usage_id
+               )
+               INSERT INTO outbox (event_id, tenant_id, source, detail_type, detail)
+               SELECT (e ->> 'event_id')::uuid, (e ->> 'tenant_id')::uuid, e ->> 'source', e ->> 'detail_type',
+                      e -> 'detail'
+               FROM jsonb_array_elements($2::jsonb) AS e
+               WHERE (e -> 'detail' ->> 'usage_id')::uuid IN (SELECT usage_id FROM usage)
+               ON CONFLICT (event_id) DO NOTHING
+               RETURNING detail_type, detail""",
+            [r.row for r in records],
+            [r.event for r in records],
+        )
+    if new:
+        publish_later([event_model(row["detail_type"]).from_detail(row["detail"]) for row in new])
+    return len(new)
+
+
+MODEL_USAGE: spool.Spool[Metered] = spool.Spool(
+    name="model-usage",
+    stream="strata:model-usage",
+    encode=Metered.encode,
+    decode=Metered.decode,
+    write=write,
+)
+spool.flush_soon(MODEL_USAGE)  # a warm environment moves its calls' records into Postgres ~0.1 s after them
+
+
+async def flush() -> dict[str, int]:
+    """Move every queued record into Postgres (the scheduled job; and readers, before they sum usage)."""
+    return await spool.flush(MODEL_USAGE)
 
 
 GROUPS = {
@@ -89,6 +156,7 @@ async def summary(tenant_id: UUID, start: date, end: date, group_by: str, run_id
         raise BadRequestError("`to` is before `from`")
     if (end - start).days > 366:
         raise BadRequestError("at most 366 days per query")
+    await flush()
     args: list[Any] = [start, end]
     run_filter = ""
     if run_id is not None:

@@ -1,0 +1,199 @@
+"""Write-behind records (the request log, metered model usage): a request's records go to Redis streams in one
+pipelined round trip when it ends, instead of one Postgres commit each on its path; a flush moves them into
+Postgres exactly once (consumer group; the writer ignores records already stored; entries are acknowledged only
+after the commit). When Redis is unreachable a record is written to Postgres directly, so none goes unrecorded.
+
+A spool's flush runs on a schedule (every minute) and, in a warm environment, shortly after records were queued
+(`flush_soon`); readers that must see every record so far (usage summaries, budget rebuilds) flush first."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from aws_lambda_powertools import Logger
+
+from strata import background
+from strata.cache import get_redis
+
+logger = Logger(child=True)
+
+Record = TypeVar("Record")
+
+FIELD = "r"  # each entry holds its record in one field (cheaper to send and parse than a field per value)
+CLAIM_IDLE_MS = 60_000  # entries a crashed flush read but never acknowledged are taken over after this
+FLUSH_SOON_DELAY_S = 0.1  # flush_soon gathers this long, so one transaction carries many records
+
+
+@dataclass(frozen=True)
+class Spool(Generic[Record]):
+    """A Redis stream of records and how they reach Postgres. `write` must ignore records already stored (a
+    flush that crashed before acknowledging redelivers them) and returns how many were new."""
+
+    name: str
+    stream: str
+    encode: Callable[[Record], str]
+    decode: Callable[[str], Record]
+    write: Callable[[list[Record]], Awaitable[int]]
+    max_len: int = 2_000_000  # a backstop if flushing stops for long; trimmed approximately
+    group: str = "flush"
+    batch: int = 2000
+
+
+@dataclass
+class Batch:
+    """What one request put on spools; once closed (sent), later puts send on their own."""
+
+    items: list[tuple[Spool[Any], Any]] = field(default_factory=list)
+    closed: bool = False
+
+
+_batch: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("spool_batch", default=None)
+
+
+@asynccontextmanager
+async def request_batch() -> AsyncIterator[Batch]:
+    """Gather what a request puts on spools and send it all in one round trip when the block ends (still before
+    the response leaves the function). Work the request spawns that outlives the block sends its own."""
+    batch = Batch()
+    token = _batch.set(batch)
+    try:
+        yield batch
+    finally:
+        _batch.reset(token)
+        batch.closed = True
+        await send(batch.items)
+
+
+async def put(spool: Spool[Record], record: Record) -> None:
+    """Queue one record: with the current request's batch, or now when outside one. Never raises."""
+    batch = _batch.get()
+    if batch is not None and not batch.closed:
+        batch.items.append((spool, record))
+        return
+    await send([(spool, record)])
+
+
+async def send(items: list[tuple[Spool[Any], Any]]) -> None:
+    """XADD every record in one pipeline; on failure write them to Postgres directly. Never raises."""
+    if not items:
+        return
+    try:
+        async with get_redis().pipeline(transaction=False) as pipe:
+            for spool, record in items:
+                pipe.xadd(spool.stream, {FIELD: spool.encode(record)}, maxlen=spool.max_len, approximate=True)
+            await pipe.execute()
+    except Exception as exc:
+        logger.warning("spool streams unavailable; writing directly", extra={"error": str(exc)[:300]})
+        await _write_directly(items)
+        return
+    for spool in {spool.name: spool for spool, _ in items}.values():
+        if spool.name in _flush_soon:
+            _schedule(spool)
+
+
+async def _write_directly(items: list[tuple[Spool[Any], Any]]) -> None:
+    by_spool: dict[str, tuple[Spool[Any], list[Any]]] = {}
+    for spool, record in items:
+        by_spool.setdefault(spool.name, (spool, []))[1].append(record)
+    for spool, records in by_spool.values():
+        try:
+            await spool.write(records)
+        except Exception:
+            logger.exception("spooled records lost", extra={"spool": spool.name, "records": len(records)})
+
+
+_flush_soon: set[str] = set()
+_scheduled: set[str] = set()
+
+
+def flush_soon(spool: Spool[Any]) -> None:
+    """From now on, records this environment queues on `spool` are flushed ~FLUSH_SOON_DELAY_S later, off the
+    request's path (if the environment is frozen first, the scheduled flush moves them)."""
+    _flush_soon.add(spool.name)
+
+
+def _schedule(spool: Spool[Any]) -> None:
+    if spool.name in _scheduled:
+        return
+    _scheduled.add(spool.name)
+
+    async def later() -> None:
+        await asyncio.sleep(FLUSH_SOON_DELAY_S)
+        _scheduled.discard(spool.name)
+        await flush(spool)
+
+    background.spawn(later())
+
+
+def _consumer() -> str:
+    """One consumer name per execution environment, so concurrent flushes never read the same entries."""
+    return f"{os.environ.get('AWS_LAMBDA_LOG_STREAM_NAME') or os.uname().nodename}:{os.getpid()}"
+
+
+async def _ensure_group(spool: Spool[Any]) -> None:
+    import redis.exceptions
+
+    try:
+        await get_redis().xgroup_create(spool.stream, spool.group, id="0", mkstream=True)
+    except redis.exceptions.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def flush(
+    spool: Spool[Record],
+    max_batches: int = 50,
+    after_write: Callable[[list[Record]], Awaitable[None]] | None = None,
+) -> dict[str, int]:
+    """Move queued records into Postgres: first what a crashed flush left pending, then new entries. Entries are
+    acknowledged (and deleted) only after `write` (and `after_write`) succeeded."""
+    import redis.exceptions
+
+    try:
+        return await _flush(spool, max_batches, after_write)
+    except redis.exceptions.ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+    await _ensure_group(spool)  # the first flush of this stream (or Redis lost it): create the group, go again
+    return await _flush(spool, max_batches, after_write)
+
+
+async def _flush(
+    spool: Spool[Record],
+    max_batches: int,
+    after_write: Callable[[list[Record]], Awaitable[None]] | None,
+) -> dict[str, int]:
+    redis = get_redis()
+    consumer = _consumer()
+    moved = seen = 0
+    claimed = (await redis.xautoclaim(spool.stream, spool.group, consumer, CLAIM_IDLE_MS, "0-0", count=spool.batch))[1]
+    # entries this consumer read but did not acknowledge (a flush of this environment that failed midway)
+    own: Any = await redis.xreadgroup(spool.group, consumer, {spool.stream: "0"}, count=spool.batch)
+    batches = [b for b in (claimed, own[0][1] if own else []) if b]
+    for _ in range(max_batches):
+        if not batches:
+            answer: Any = await redis.xreadgroup(spool.group, consumer, {spool.stream: ">"}, count=spool.batch)
+            if not answer or not answer[0][1]:
+                break
+            batches.append(answer[0][1])
+        entries = batches.pop()
+        ids = [entry_id for entry_id, _ in entries]
+        records = []
+        for entry_id, fields in entries:
+            try:
+                records.append(spool.decode(fields[FIELD]))
+            except (KeyError, ValueError, TypeError):
+                logger.error("malformed spool entry dropped", extra={"spool": spool.name, "entry_id": entry_id})
+        moved += await spool.write(records)
+        if after_write is not None:
+            await after_write(records)
+        seen += len(entries)
+        await redis.xack(spool.stream, spool.group, *ids)
+        await redis.xdel(spool.stream, *ids)
+    return {"recorded": moved, "read": seen}
