@@ -221,42 +221,36 @@ class StageClock:
 STAGES: list[tuple[str, int, str]] = [
     ("handler", 0, "handler() total"),
     ("*outside", 1, "Mangum + FastAPI + validation + answer (derived)"),
-    ("web_rate", 2, "middleware: request rate limit (Redis script)"),
-    ("web_log", 2, "middleware: request log entry (Redis XADD)"),
+    ("web_rate", 2, "middleware: request rate limit (not on model routes)"),
+    ("web_log", 2, "middleware: request log entry (queued)"),
+    ("spool", 2, "spooled records sent: request log + usage (1 Redis pipeline)"),
     ("chat", 1, "gateway.chat()"),
-    ("rate", 2, "enforce_rate_limits: RPM + TPM (2 Redis scripts)"),
-    ("entries", 2, "catalogue.entries (Postgres)"),
+    ("rate", 2, "rate limits: key, tenant, model RPM + TPM (prefetched)"),
+    ("entries", 2, "catalogue.entries (prefetched from Redis)"),
     ("candidates", 2, "routing.candidates"),
     ("cached", 2, "_cached: answer cache lookup"),
-    ("cache_get", 3, "answer_cache.get (Redis GET)"),
-    ("applicable", 2, "budgets.applicable (Postgres)"),
+    ("cache_get", 3, "answer_cache.get (prefetched)"),
+    ("applicable", 2, "budgets.applicable (prefetched)"),
     ("reserve", 2, "budgets.reserve (Redis script)"),
-    ("allow", 2, "Breaker.allow (Redis script)"),
+    ("allow", 2, "Breaker.allow (prefetched state)"),
     ("provider", 2, "provider.chat (the provider call)"),
-    ("record", 2, "Breaker.record (Redis script)"),
-    ("meter", 2, "meter"),
-    ("latency", 2, "routing.record_latency (Redis pipeline)"),
+    ("record", 2, "Breaker.record (Redis script when not clean)"),
+    ("meter", 2, "meter: the usage record, queued"),
     ("remember", 2, "_remember"),
     ("cache_put", 3, "answer_cache.put (Redis SET)"),
     ("settle", 2, "budgets.settle (Redis script)"),
     ("*other", 2, "rest of gateway.chat (derived)"),
-    ("metering", 1, "of which metering.record (in meter, or _cached on a hit)"),
-    ("*txn", 2, "transaction: INSERT model_usage + outbox (derived)"),
-    ("publish", 2, "outbox.publish_events (after commit)"),
-    ("put", 3, "put_entries: boto3 PutEvents, worker thread"),
-    ("put_cpu", 4, "of which that thread's CPU time"),
-    ("*update", 3, "thread hand-off + UPDATE outbox (derived)"),
 ]
 # the timed steps directly inside gateway.chat (the rest of it is "*other")
 CHAT_CHILDREN = ["rate", "entries", "candidates", "cached", "applicable", "reserve", "allow", "provider", "record"]
-CHAT_CHILDREN += ["meter", "latency", "remember", "settle"]
+CHAT_CHILDREN += ["meter", "remember", "settle"]
 
 
 def install_stage_clock(clock: StageClock) -> None:
     import strata.web
+    from strata import spool
     from strata.breaker import Breaker
-    from strata.events import outbox
-    from strata_model_gateway import answer_cache, budgets, catalogue, gateway, metering, routing
+    from strata_model_gateway import answer_cache, budgets, catalogue, gateway, routing
     from strata_model_gateway.providers.openai_compat import OpenAICompatibleProvider
 
     for owner, attribute, name in [
@@ -274,15 +268,12 @@ def install_stage_clock(clock: StageClock) -> None:
         (OpenAICompatibleProvider, "chat", "provider"),
         (Breaker, "record", "record"),
         (gateway, "meter", "meter"),
-        (routing, "record_latency", "latency"),
         (gateway, "_remember", "remember"),
         (answer_cache, "put", "cache_put"),
         (budgets, "settle", "settle"),
-        (metering, "record", "metering"),
-        (outbox, "publish_events", "publish"),
+        (spool, "send", "spool"),
     ]:
         clock.wrap(owner, attribute, name)
-    clock.wrap_sync(outbox, "put_entries", "put")
 
 
 def profile_rows(profile: cProfile.Profile, calls: int, top: int) -> dict[str, Any]:
@@ -717,10 +708,6 @@ def stage_medians(calls: list[dict[str, list[int]]]) -> dict[str, tuple[float, f
         values = {name: spent[0] / 1000 for name, spent in call.items()}
         values["*outside"] = values["handler"] - values.get("chat", 0.0)
         values["*other"] = values.get("chat", 0.0) - sum(values.get(k, 0.0) for k in CHAT_CHILDREN)
-        if "metering" in values:
-            values["*txn"] = values["metering"] - values.get("publish", 0.0)
-        if "publish" in values:
-            values["*update"] = values["publish"] - values.get("put", 0.0)
         for name, value in values.items():
             per_request.setdefault(name, []).append(value)
         for name, spent in call.items():

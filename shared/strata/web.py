@@ -7,7 +7,8 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from strata import __version__
+from strata import __version__, spool
 from strata.auth import Principal
 from strata.config import get_settings
 from strata.errors import (
@@ -35,7 +36,7 @@ from strata.idempotency import IdempotencyMiddleware
 from strata.scopes import SCOPES
 
 if TYPE_CHECKING:
-    from strata.ratelimit import Decision
+    from strata.ratelimit import Decision, DeferredCharge
 
 logger = Logger(child=True)
 
@@ -152,11 +153,19 @@ class RequestContextMiddleware:
     """Pure ASGI middleware, in order: request/correlation ids; header size, body size and JSON depth limits; rate
     limits; CORS for the tenant's origins; timing; and one request-log entry per authenticated request."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_header_bytes: int, max_json_depth: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_header_bytes: int,
+        max_json_depth: int,
+        self_limiting_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.max_json_depth = max_json_depth
+        self.self_limiting_paths = self_limiting_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -203,36 +212,44 @@ class RequestContextMiddleware:
         if body and is_json and json_depth(body) > self.max_json_depth:
             await refuse(BadRequestError(f"the JSON body nests deeper than {self.max_json_depth} levels"))
             return
-        try:
-            limited = await _rate_limit(context)
-        except DependencyUnavailableError as unavailable:
-            await refuse(unavailable, {"Retry-After": "1"})
-            return
-        if limited is not None and not limited.allowed:
-            await refuse(
-                TooManyRequestsError("this key or tenant is over its rate limit; retry after the Retry-After delay"),
-                limited.headers(),
-            )
-            return
+        limited = charge = None
+        if scope["path"] in self.self_limiting_paths:  # the route charges them in its own first Redis round trip
+            charge = _deferred_charge(context)
+        else:
+            try:
+                limited = await _rate_limit(context)
+            except DependencyUnavailableError as unavailable:
+                await refuse(unavailable, {"Retry-After": "1"})
+                return
+            if limited is not None and not limited.allowed:
+                from strata.ratelimit import REQUEST_LIMITED
+
+                await refuse(TooManyRequestsError(REQUEST_LIMITED), limited.headers())
+                return
         extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in base_headers.items()]
         if limited is not None:
-            extra += [(k.lower().encode(), v.encode()) for k, v in limited.headers().items()]
+            extra += _header_pairs(limited)
         outcome = {"status": 500, "bytes_out": 0}
 
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
                 outcome["status"] = message["status"]
                 timing = (b"server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode())
-                message["headers"] = [*message.get("headers", []), *extra, timing]
+                headers = [*message.get("headers", []), *extra, timing]
+                if charge is not None and charge.decision is not None and charge.decision.allowed:
+                    headers += _header_pairs(charge.decision)  # (a refusal carries its own)
+                message["headers"] = headers
             elif message["type"] == "http.response.body":
                 outcome["bytes_out"] += len(message.get("body", b""))
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_ids)
-        finally:
-            if context is not None and context.get("tenant_id"):
-                await _log_request(scope, event, context, outcome, int(length), started)
+        # what the request spools (its request-log entry, metered model usage) leaves in one round trip at the end
+        async with spool.request_batch(), _deferring(charge):
+            try:
+                await self.app(scope, receive, send_with_ids)
+            finally:
+                if context is not None and context.get("tenant_id"):
+                    await _log_request(scope, event, context, outcome, int(length), started)
 
 
 async def _log_request(
@@ -258,24 +275,62 @@ async def _log_request(
     await requestlog.record(entry)
 
 
+def _limited_principal(context: dict[str, Any] | None) -> Principal | None:
+    """Whose buckets an authenticated request is charged to; None for public routes and service calls."""
+    if context is None or context.get("kind") == "service":
+        return None
+    try:
+        return Principal.from_context(context)
+    except UnauthorizedError:
+        return None  # the route's own check answers 401
+
+
 async def _rate_limit(context: dict[str, Any] | None) -> Decision | None:
     """Charge an authenticated request to its key's and tenant's buckets; None for public routes, service calls,
     and (when configured to fail open) an unreachable Redis."""
-    if context is None or context.get("kind") == "service":
+    principal = _limited_principal(context)
+    if principal is None:
         return None
     from strata import ratelimit
 
+    tier = ratelimit.tier(principal.tier)
+    return await ratelimit.charge_or_policy(
+        ratelimit.request_buckets(str(principal.tenant_id), principal.principal_id, tier)
+    )
+
+
+def _deferred_charge(context: dict[str, Any] | None) -> DeferredCharge | None:
+    principal = _limited_principal(context)
+    if principal is None:
+        return None
+    from strata import ratelimit
+
+    tier = ratelimit.tier(principal.tier)
+    return ratelimit.DeferredCharge(ratelimit.request_buckets(str(principal.tenant_id), principal.principal_id, tier))
+
+
+@asynccontextmanager
+async def _deferring(charge: DeferredCharge | None) -> AsyncIterator[None]:
+    """Hand the request's charge to the route; if the route never decided it (it failed first), charge it now."""
+    if charge is None:
+        yield
+        return
+    from strata import ratelimit
+
+    token = ratelimit.defer(charge)
     try:
-        principal = Principal.from_context(context)
-    except UnauthorizedError:
-        return None  # the route's own check answers 401
-    try:
-        return await ratelimit.charge(str(principal.tenant_id), principal.principal_id, ratelimit.tier(principal.tier))
-    except Exception as exc:  # Redis down: the operator chose whether that admits or refuses traffic
-        logger.warning("rate limiter unavailable", extra={"error": str(exc)[:300]})
-        if get_settings().rate_limit_fail_open:
-            return None
-        raise DependencyUnavailableError("rate limiting is unavailable, and this platform fails closed") from exc
+        yield
+    finally:
+        ratelimit.undefer(token)
+        if not charge.decided:
+            try:
+                await ratelimit.charge_buckets(charge.buckets)
+            except Exception as exc:  # the request is answered already; only its charge is lost
+                logger.warning("rate limiter unavailable", extra={"error": str(exc)[:300]})
+
+
+def _header_pairs(decision: Decision) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
 
 
 async def _buffer_body(receive: Receive, limit: int) -> tuple[bytes, Receive]:
@@ -380,8 +435,11 @@ def create_service_app(
     routers: Iterable[APIRouter],
     readiness: Mapping[str, ReadinessCheck] | None = None,
     description: str = "",
+    self_limiting_paths: Iterable[str] = (),
 ) -> FastAPI:
-    """Build a layer's FastAPI app; nothing touches the network until a request needs it."""
+    """Build a layer's FastAPI app; nothing touches the network until a request needs it. On `self_limiting_paths`
+    the routes charge the caller's rate limits themselves (strata.ratelimit.deferred), with their own first Redis
+    round trip, instead of the middleware spending one on it."""
     settings = get_settings()
     logger.append_keys(layer=layer)
     app = FastAPI(
@@ -405,5 +463,6 @@ def create_service_app(
         max_body_bytes=settings.max_body_bytes,
         max_header_bytes=settings.max_header_bytes,
         max_json_depth=settings.max_json_depth,
+        self_limiting_paths=frozenset(self_limiting_paths),
     )
     return app

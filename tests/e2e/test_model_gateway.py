@@ -97,6 +97,53 @@ async def test_a_named_model_answers_and_the_call_is_metered_at_catalogue_prices
     ]
 
 
+async def test_each_call_is_recorded_once_with_its_event_even_when_redelivered(
+    platform: Platform, providers: Providers
+) -> None:
+    import redis.asyncio as aioredis
+
+    from strata import spool
+    from strata_model_gateway.metering import MODEL_USAGE
+
+    headers = await _tenant(platform, providers)
+    assert (await _chat(platform, headers, model="gpt", purpose="once")).status_code == 200
+    for _ in range(100):  # the record reaches Postgres and its ModelUsageRecorded event the bus, off the call's path
+        events = await platform.api.get("/v1/events", params={"detail_type": "ModelUsageRecorded"}, headers=headers)
+        if events.json()["items"]:
+            break
+        await asyncio.sleep(0.1)
+    [event] = events.json()["items"]
+    detail = event["detail"]
+    assert (detail["model"], detail["purpose"], detail["cost_micro_usd"]) == ("gpt", "once", 25)
+    # the same record queued again, as a flush that crashed before acknowledging would leave it
+    row = {
+        "usage_id": detail["usage_id"],
+        "tenant_id": detail["tenant_id"],
+        "model_name": "gpt",
+        "provider": "openai",
+        "provider_model": "gpt-4o-mini",
+        "input_tokens": 11,
+        "output_tokens": 7,
+        "cost_micro_usd": 25,
+        "latency_ms": 1,
+    }
+    outbox = {
+        "event_id": event["event_id"],
+        "tenant_id": detail["tenant_id"],
+        "source": event["source"],
+        "detail_type": "ModelUsageRecorded",
+        "detail": detail,
+    }
+    client = aioredis.from_url(platform.cloud.services.redis_url, decode_responses=True)
+    try:
+        await client.xadd(MODEL_USAGE.stream, {spool.FIELD: json.dumps([row, outbox])})
+    finally:
+        await client.aclose()
+    flushed = await platform.cloud.invoke("ModelGatewayFunction", {"schedule": "flush_model_usage"})
+    assert flushed == {"recorded": 0, "read": 1}
+    assert (await _usage(platform, headers))["totals"]["calls"] == 1
+
+
 async def test_requirements_route_by_strategy(platform: Platform, providers: Providers) -> None:
     headers = await _tenant(platform, providers)
     cheapest = await _chat(platform, headers, requirements={"capabilities": ["tools"]}, strategy="cheapest")
@@ -396,3 +443,13 @@ async def test_model_calls_are_limited_per_minute_by_the_tenants_tier(platform: 
     problem = assert_problem(answers[3], 429)
     assert problem["limit"] == "requests"
     assert int(answers[3].headers["retry-after"]) >= 1
+    # the key's own request limit (burst 10) is charged in the same script as the model limits, all or nothing:
+    # three answered calls took three; the model-limited one took none
+    assert (answers[0].headers["ratelimit-limit"], answers[2].headers["ratelimit-remaining"]) == ("10", "7")
+    # a request the route refuses before calling the gateway is charged all the same (after it is answered)
+    invalid = [await platform.api.post("/v1/models/chat", json={"messages": []}, headers=slow) for _ in range(7)]
+    assert {a.status_code for a in invalid} == {422}
+    over = await _chat(platform, slow, model="llama")
+    problem = assert_problem(over, 429)
+    assert "key or tenant" in problem["detail"] and "limit" not in problem
+    assert over.headers["ratelimit-remaining"] == "0"

@@ -12,4 +12,5 @@ def create_app() -> FastAPI:
         layer="model_gateway",
         title="Strata L04 model gateway",
         routers=[chat.router, models.router, budgets.router],
+        self_limiting_paths=chat.SELF_LIMITING_PATHS,
     )

@@ -18,9 +18,9 @@ from uuid import UUID
 
 from aws_lambda_powertools import Logger
 
-from strata import background, cache, ratelimit
+from strata import cache, ratelimit
 from strata.breaker import Breaker
-from strata.cache import get_redis
+from strata.cache import get_redis, run_script
 from strata.errors import BadGatewayError, DependencyUnavailableError, InvalidInputError, TooManyRequestsError
 from strata_model_gateway import answer_cache, budgets, catalogue, metering, registry, routing, structured
 from strata_model_gateway.catalogue import Entry
@@ -102,17 +102,29 @@ def _limit_buckets(call: Call, tokens: int) -> list[ratelimit.Bucket]:
     ]
 
 
+def _charged_buckets(call: Call, tokens: int) -> tuple[ratelimit.DeferredCharge | None, list[ratelimit.Bucket]]:
+    """The buckets a call's one script charges: the request's own (when the middleware deferred them to this
+    route), then the tenant's model requests and tokens per minute (its tier's); all or nothing."""
+    request = ratelimit.deferred()
+    return request, (request.buckets if request is not None else []) + _limit_buckets(call, tokens)
+
+
 async def enforce_rate_limits(call: Call, tokens: int, prefetched: Any = cache.NOT_FETCHED) -> None:
-    """The tenant's model requests and tokens per minute (its tier's), both charged in one Redis script."""
-    buckets = _limit_buckets(call, tokens)
+    """The request's own limits (when deferred here) and the tenant's model limits, charged in one Redis script
+    (`prefetched`: its answer, already fetched with the call's other reads)."""
+    request, buckets = _charged_buckets(call, tokens)
+    own = len(request.buckets) if request is not None else 0
     try:
         if prefetched is cache.NOT_FETCHED:
-            decision = await ratelimit.charge_buckets(buckets)
-        else:
-            decision = ratelimit.decision(prefetched, buckets)
-    except Exception as exc:  # the request limiter already decided how to treat a Redis outage
+            prefetched = await run_script(ratelimit.TOKEN_BUCKETS, *ratelimit.script_arguments(buckets))
+    except Exception as exc:
+        if request is not None:  # its own policy: fail open, or refuse with 503
+            request.decide(await ratelimit.charge_or_policy(request.buckets))
         logger.warning("model rate limits unavailable", extra={"error": str(exc)[:200]})
-        return
+        return  # the request limits decided how to treat a Redis outage; model limits then admit
+    if request is not None:
+        request.decide(ratelimit.decision(prefetched, buckets, slice(0, own)))  # raises 429 when those refused
+    decision = ratelimit.decision(prefetched, buckets, slice(own, None))
     if not decision.allowed:
         unit = "requests" if decision.denied_by == 0 else "tokens"
         raise TooManyRequestsError(
@@ -133,7 +145,7 @@ class Prefetched:
 
 
 async def _prefetch(call: Call, tokens: int, answer_key: str | None) -> Prefetched:
-    buckets = _limit_buckets(call, tokens)
+    _, buckets = _charged_buckets(call, tokens)
     try:
         sha = await cache.script_sha(ratelimit.TOKEN_BUCKETS)
         keys, args = ratelimit.script_arguments(buckets)
@@ -251,19 +263,16 @@ async def _cached(
     if entry is None or not entry.enabled:  # an answer of a model since removed or disabled is not served
         return None, vector
     started = time.perf_counter()
-    # a hit costs nothing: its record (usage statistics, not billing) is written off the call's path
-    background.spawn(
-        metering.record(
-            call.tenant_id,
-            entry,
-            result.usage,
-            0,
-            purpose=call.purpose,
-            run_id=call.run_id,
-            task_id=call.task_id,
-            cache_hit=True,
-            correlation_id=call.correlation_id,
-        )
+    await metering.record(  # a hit costs nothing; it is still counted
+        call.tenant_id,
+        entry,
+        result.usage,
+        0,
+        purpose=call.purpose,
+        run_id=call.run_id,
+        task_id=call.task_id,
+        cache_hit=True,
+        correlation_id=call.correlation_id,
     )
     answer = Answer(entry, result, result.usage, 0, (time.perf_counter() - started) * 1000, kind, [])
     return answer, vector
@@ -402,7 +411,7 @@ async def _try_model(
                 attempts.append(Attempt(entry.name, entry.provider, "invalid_output", detail, latency, cost))
                 return None
         attempts.append(Attempt(entry.name, entry.provider, "ok", "", latency, cost))
-        background.spawn(routing.record_latency(entry, latency))  # best-effort statistics
+        routing.note_latency(entry, latency)
         return result, usage, cost, latency
     return None
 
@@ -489,7 +498,7 @@ async def stream(call: Call) -> AsyncIterator[tuple[str, dict[str, Any]]]:
                 yield "fallback", {"model": entry.name, "reason": "invalid_output", "detail": problem}
                 continue
             attempts.append(Attempt(entry.name, entry.provider, "ok", "", latency, cost))
-            background.spawn(routing.record_latency(entry, latency))  # best-effort statistics
+            routing.note_latency(entry, latency)
             yield "done", answer_body(Answer(entry, result, usage, cost, latency, "off", attempts))
             return
         failure = _all_failed(attempts)

@@ -4,6 +4,7 @@ quality). Measured latencies live in Redis, shared by every execution environmen
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from typing import Literal
@@ -11,6 +12,7 @@ from typing import Literal
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field
 
+from strata import background
 from strata.cache import get_redis
 from strata.errors import InvalidInputError
 from strata_model_gateway import registry
@@ -39,12 +41,28 @@ def _key(entry: Entry) -> str:
     return f"strata:model-latency:{entry.provider}:{entry.provider_model}"
 
 
-async def record_latency(entry: Entry, latency_ms: float) -> None:
-    """Keep the last LATENCY_SAMPLES successful call latencies of the model."""
+LATENCY_FLUSH_S = 1.0  # samples are gathered this long in the environment, then written in one round trip
+_unsent: dict[str, list[float]] = {}
+
+
+def note_latency(entry: Entry, latency_ms: float) -> None:
+    """Count a successful call's latency: kept with the environment's other samples, written within
+    LATENCY_FLUSH_S (best-effort statistics: a frozen environment may lose its last second)."""
+    if not _unsent:
+        background.spawn(_write_latencies())
+    _unsent.setdefault(_key(entry), []).append(round(latency_ms, 2))
+
+
+async def _write_latencies() -> None:
+    """Keep the last LATENCY_SAMPLES successful call latencies of each model."""
+    await asyncio.sleep(LATENCY_FLUSH_S)
+    samples = dict(_unsent)
+    _unsent.clear()
     try:
         async with get_redis().pipeline(transaction=False) as pipe:
-            pipe.lpush(_key(entry), round(latency_ms, 2))
-            pipe.ltrim(_key(entry), 0, LATENCY_SAMPLES - 1)
+            for key, values in samples.items():
+                pipe.lpush(key, *values)
+                pipe.ltrim(key, 0, LATENCY_SAMPLES - 1)
             await pipe.execute()
     except Exception as exc:  # statistics are best effort
         logger.warning("latency not recorded", extra={"error": str(exc)[:200]})

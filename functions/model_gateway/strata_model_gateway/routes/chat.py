@@ -107,6 +107,10 @@ class ChatAnswer(BaseModel):
     attempts: list[ModelAttempt]
 
 
+# routes whose gateway call charges the caller's request limits with its own (strata.web: self_limiting_paths)
+SELF_LIMITING_PATHS = ("/v1/models/chat", "/v1/chat/completions", "/v1/models/embeddings")
+
+
 def _messages(items: list[ChatMessage]) -> tuple[Message, ...]:
     return tuple(
         Message(
