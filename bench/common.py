@@ -80,6 +80,15 @@ def child_env(lambda_env: dict[str, str], pythonpath: Sequence[Path], pycache: P
     return env
 
 
+def split_cpus() -> tuple[int, set[int]] | None:
+    """One CPU for the measured process and the rest for everything around it (databases, the AWS emulator, the
+    local cloud, the provider), as a Lambda function has its own vCPU; None on a single-CPU machine."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return cpus[0], set(cpus[1:])
+
+
 async def run_child(args: list[str], env: dict[str, str], timeout_s: float, what: str, capture: bool = False) -> str:
     """Run this interpreter with -P (no script folder or cwd on sys.path); its stdout when `capture`."""
     proc = await asyncio.create_subprocess_exec(

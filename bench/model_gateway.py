@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from common import LambdaContext, MeasurementError, child_env, ms, run_child, settle
+from common import LambdaContext, MeasurementError, child_env, ms, run_child, settle, split_cpus
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent
@@ -323,6 +323,8 @@ def package_of(filename: str) -> str:
 def inproc_worker(out: Path, calls: int, warmup: int, stage_calls: int, profile_calls: int) -> None:
     """Child side of the in-process measurement: one process, one event loop (the one Mangum and the handler use),
     every call timed on its own (wall and process CPU); blocks of calls rotate between the variants."""
+    if os.environ.get("STRATA_BENCH_CPU"):  # the CPU of its own (see split_cpus)
+        os.sched_setaffinity(0, {int(os.environ["STRATA_BENCH_CPU"])})
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
@@ -564,6 +566,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from strata_cli.localcloud.cloud import LocalCloud, LocalCloudConfig
 
+    cpus = split_cpus()
+    if cpus is not None:  # every process started from here on (the children inherit it) stays off the measured CPU
+        os.sched_setaffinity(0, cpus[1])
     state = Path(tempfile.mkdtemp(prefix="strata-bench-l04-"))
     os.chmod(state, 0o755)  # pgserver's unprivileged postgres user must reach it
     pycache = state / "pycache"
@@ -597,6 +602,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             inproc_out = state / "inproc.json"
             env = child_env(dict(cloud.pools[FUNCTION].env), (GATEWAY, SHARED), pycache)
             env.update(STRATA_BENCH_PROVIDER_URL=provider_url, STRATA_BENCH_CONTEXTS=json.dumps(contexts))
+            if cpus is not None:
+                env["STRATA_BENCH_CPU"] = str(cpus[0])
             child_args = [str(SCRIPT), "--inproc-worker", str(inproc_out), "--calls", str(args.calls)]
             child_args += ["--warmup", str(args.warmup), "--stage-calls", str(args.stage_calls)]
             child_args += ["--profile-calls", str(args.profile_calls)]
@@ -618,7 +625,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             await cloud.stop()
             shutil.rmtree(state, ignore_errors=True)
-    return {"inproc": inproc, "front": front, "inproc_s": inproc_s, "archived_during_inproc": delivered_inproc}
+    return {
+        "inproc": inproc,
+        "front": front,
+        "inproc_s": inproc_s,
+        "archived_during_inproc": delivered_inproc,
+        "measured_cpu": cpus[0] if cpus is not None else None,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- report
@@ -628,7 +641,13 @@ def verdict(value: float, target: float) -> str:
     return "yes" if value <= target else "NO"
 
 
-def print_inproc(inproc: dict[str, Any], seconds: float, archived: int) -> dict[str, Any]:
+def print_inproc(inproc: dict[str, Any], seconds: float, archived: int, cpu: int | None) -> dict[str, Any]:
+    placement = (
+        f"the calls ran on CPU {cpu} alone (as a Lambda function has its vCPU), everything else (Postgres, Redis,"
+        f" the AWS emulator, the local cloud, the provider) on the other CPU(s)"
+        if cpu is not None
+        else f"every process shared the {os.cpu_count()} CPU(s)"
+    )
     walls = {name: ms(s["wall_ns"]) for name, s in inproc["samples"].items()}
     cpus = {name: ms(s["cpu_ns"]) for name, s in inproc["samples"].items()}
     base = walls[BASELINE]
@@ -668,8 +687,8 @@ def print_inproc(inproc: dict[str, Any], seconds: float, archived: int) -> dict[
     print(
         f"  +p50/+p99: minus the baseline's ({BASELINE}) p50/p99; targets: +{TARGET_P50_MS:g} ms p50,"
         f" +{TARGET_P99_MS:g} ms p99\n  cpu: this process's CPU time during the call (all its threads);"
-        f" the rest is waiting (provider, Postgres, Redis, EventBridge)\n  meanwhile the local cloud delivered"
-        f" {archived} events (ModelUsageRecorded, to L01's archive) on the same {os.cpu_count()} CPUs"
+        f" the rest is waiting (provider, Postgres, Redis, EventBridge)\n  {placement}; meanwhile the local cloud"
+        f" delivered {archived} events (ModelUsageRecorded, to L01's archive)"
     )
     return report
 
@@ -796,7 +815,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measurement failed: {exc}", file=sys.stderr)
         return 1
     print(f"\nPython {platform.python_version()} on {platform.platform()}, {os.cpu_count()} CPUs; L04 = {FUNCTION}")
-    inproc = print_inproc(measured["inproc"], measured["inproc_s"], measured["archived_during_inproc"])
+    inproc = print_inproc(
+        measured["inproc"], measured["inproc_s"], measured["archived_during_inproc"], measured["measured_cpu"]
+    )
     front = print_front(measured["front"])
     stages = print_stages(measured["inproc"]["stages"])
     print_profile(measured["inproc"]["profile"])

@@ -63,7 +63,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         raw = dict(scope["headers"]).get(HEADER.encode())
-        principal = _principal(scope)
+        principal = _principal(scope) if raw is not None else None
         if raw is None or principal is None:  # no key, or no caller (the route answers 401)
             await self.app(scope, receive, send)
             return

@@ -21,7 +21,8 @@ logger = Logger(child=True)
 
 # KEYS: one bucket per key; ARGV: now_ms, then (rate_per_s, burst, cost) per bucket.
 # A request passes only if every bucket holds its cost; then all are charged. Returns {allowed, remaining of the
-# tightest bucket, ms until a token is back in it, ms until the denying buckets allow, index of the first denier}.
+# tightest bucket, ms until a token is back in it, ms until the denying buckets allow, index of the first denier,
+# then each bucket's remaining tokens}, space-separated in one string.
 TOKEN_BUCKETS = """
 local now = tonumber(ARGV[1])
 local state, allowed, wait, denier = {}, 1, 0, 0
@@ -52,7 +53,7 @@ local answer = {allowed, math.floor(remaining), refill, wait, denier}
 for i, s in ipairs(state) do  -- then each bucket's own remaining tokens, for callers that report groups apart
   answer[5 + i] = math.floor(math.min(s[4], s[2] - (allowed == 1 and s[5] or 0)))
 end
-return answer
+return table.concat(answer, ' ')  -- one reply to read, not one per number
 """  # noqa: S105 - a Lua script, not a secret
 
 
@@ -126,6 +127,7 @@ def script_arguments(buckets: list[Bucket]) -> tuple[list[str], list[Any]]:
 def decision(raw: Any, buckets: list[Bucket], group: slice | None = None) -> Decision:
     """TOKEN_BUCKETS's answer as a Decision: the first bucket's limit, the tightest one's remaining and reset. With
     `group`, about those buckets only: allowed unless one of them refused (`denied_by` counts within the group)."""
+    raw = [int(float(value)) for value in (raw.split() if isinstance(raw, (str, bytes)) else raw)]
     allowed, remaining, refill_ms, wait_ms, denier = raw[:5]
     denied_by = int(denier) - 1 if int(denier) else None
     first = 0

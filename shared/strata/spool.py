@@ -3,12 +3,11 @@ pipelined round trip when it ends, instead of one Postgres commit each on its pa
 Postgres exactly once (consumer group; the writer ignores records already stored; entries are acknowledged only
 after the commit). When Redis is unreachable a record is written to Postgres directly, so none goes unrecorded.
 
-A spool's flush runs on a schedule (every minute) and, in a warm environment, shortly after records were queued
-(`flush_soon`); readers that must see every record so far (usage summaries, budget rebuilds) flush first."""
+A spool's flush runs in an invocation of its own on a schedule (every minute), never on a request's CPU; readers
+that must see every record so far (usage summaries, budget rebuilds) flush first."""
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,7 +17,6 @@ from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools import Logger
 
-from strata import background
 from strata.cache import get_redis
 
 logger = Logger(child=True)
@@ -27,7 +25,6 @@ Record = TypeVar("Record")
 
 FIELD = "r"  # each entry holds its record in one field (cheaper to send and parse than a field per value)
 CLAIM_IDLE_MS = 60_000  # entries a crashed flush read but never acknowledged are taken over after this
-FLUSH_SOON_DELAY_S = 0.1  # flush_soon gathers this long, so one transaction carries many records
 
 
 @dataclass(frozen=True)
@@ -91,10 +88,6 @@ async def send(items: list[tuple[Spool[Any], Any]]) -> None:
     except Exception as exc:
         logger.warning("spool streams unavailable; writing directly", extra={"error": str(exc)[:300]})
         await _write_directly(items)
-        return
-    for spool in {spool.name: spool for spool, _ in items}.values():
-        if spool.name in _flush_soon:
-            _schedule(spool)
 
 
 async def _write_directly(items: list[tuple[Spool[Any], Any]]) -> None:
@@ -106,29 +99,6 @@ async def _write_directly(items: list[tuple[Spool[Any], Any]]) -> None:
             await spool.write(records)
         except Exception:
             logger.exception("spooled records lost", extra={"spool": spool.name, "records": len(records)})
-
-
-_flush_soon: set[str] = set()
-_scheduled: set[str] = set()
-
-
-def flush_soon(spool: Spool[Any]) -> None:
-    """From now on, records this environment queues on `spool` are flushed ~FLUSH_SOON_DELAY_S later, off the
-    request's path (if the environment is frozen first, the scheduled flush moves them)."""
-    _flush_soon.add(spool.name)
-
-
-def _schedule(spool: Spool[Any]) -> None:
-    if spool.name in _scheduled:
-        return
-    _scheduled.add(spool.name)
-
-    async def later() -> None:
-        await asyncio.sleep(FLUSH_SOON_DELAY_S)
-        _scheduled.discard(spool.name)
-        await flush(spool)
-
-    background.spawn(later())
 
 
 def _consumer() -> str:

@@ -351,11 +351,16 @@ async def _buffer_body(receive: Receive, limit: int) -> tuple[bytes, Receive]:
 
 
 def current_principal(request: Request) -> Principal:
-    """The caller, as the L09 authorizer described it in the API Gateway request context."""
+    """The caller, as the L09 authorizer described it in the API Gateway request context (read once a request)."""
+    state = request.scope.setdefault("state", {})
+    principal = state.get("principal")
+    if isinstance(principal, Principal):
+        return principal
     context = _authorizer_context(request.scope.get("aws.event") or {})
     if context is None:
         raise UnauthorizedError("the request reached the function without an authorizer context")
-    return Principal.from_context(context)
+    state["principal"] = principal = Principal.from_context(context)
+    return principal
 
 
 def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:

@@ -119,16 +119,3 @@ async def test_records_are_written_directly_when_redis_is_unreachable(
     async with spool.request_batch():
         await spool.put(s, "kept")
     assert store.rows == {"kept": "kept"}
-
-
-async def test_flush_soon_moves_records_shortly_after_they_are_queued(redis: None) -> None:
-    store = Store()
-    s = make_spool(store, "soon")
-    spool.flush_soon(s)
-    await spool.put(s, "quick")
-    from strata import background
-
-    await asyncio.sleep(spool.FLUSH_SOON_DELAY_S / 2)
-    assert store.rows == {}
-    await background.drain()
-    assert store.rows == {"quick": "quick"}

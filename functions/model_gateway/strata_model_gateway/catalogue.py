@@ -31,7 +31,7 @@ COLUMNS = (
 class ModelSpec(BaseModel):
     """What a catalogue entry says (the API's create body, and the platform configuration's entries)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
     provider: str = Field(min_length=1, max_length=50)
@@ -107,12 +107,25 @@ async def _own_entries(tenant_id: UUID) -> list[dict[str, Any]]:
 async def entries(tenant_id: UUID, prefetched: Any = cache.NOT_FETCHED) -> list[Entry]:
     """Every entry the tenant may route to: its own (read through a Redis cache that every write invalidates),
     then the platform's (a tenant entry shadows a platform one of the same name)."""
+    if isinstance(prefetched, (str, bytes)) and (known := _parsed.get(prefetched)) is not None:
+        return list(known)  # the cached catalogue as it was when this environment last parsed it
     rows = await cache.read_through(
         cache_key(tenant_id), lambda: _own_entries(tenant_id), ttl_s=300, prefetched=prefetched
     )
     own = [Entry.model_validate(r) for r in rows]
     names = {e.name for e in own}
-    return own + [e for e in platform_entries() if e.name not in names]
+    found = own + [e for e in platform_entries() if e.name not in names]
+    if isinstance(prefetched, (str, bytes)):
+        if len(_parsed) >= PARSED_KEEP:
+            _parsed.pop(next(iter(_parsed)))
+        _parsed[prefetched] = found
+    return found
+
+
+# Parsed catalogues by the cached JSON text they came from: a call whose prefetch read the same text as an earlier
+# one skips validating every entry again (a changed catalogue is new text, so it can never be served stale).
+PARSED_KEEP = 256
+_parsed: dict[str | bytes, list[Entry]] = {}
 
 
 async def get(tenant_id: UUID, model_id: UUID) -> Entry:

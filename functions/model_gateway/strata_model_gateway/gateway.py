@@ -149,30 +149,28 @@ async def _prefetch(call: Call, tokens: int, answer_key: str | None) -> Prefetch
     try:
         sha = await cache.script_sha(ratelimit.TOKEN_BUCKETS)
         keys, args = ratelimit.script_arguments(buckets)
+        cached = [catalogue.cache_key(call.tenant_id), budgets.tenant_budgets_key(call.tenant_id)]
+        cached += [answer_key] if answer_key is not None else []
+        providers = sorted(registry.configured())
         async with get_redis().pipeline(transaction=False) as pipe:
             pipe.evalsha(sha, len(keys), *keys, *args)
-            pipe.get(catalogue.cache_key(call.tenant_id))
-            pipe.get(budgets.tenant_budgets_key(call.tenant_id))
-            if answer_key is not None:
-                pipe.get(answer_key)
-            providers = sorted(registry.configured())
+            pipe.mget(cached)  # the cached values in one reply
             for name in providers:
                 pipe.hmget(_breaker_name(name), ["state", "failures"])
             results = await pipe.execute(raise_on_error=False)
     except Exception as exc:  # each piece then reads (and handles an outage) on its own
         logger.warning("prefetch failed", extra={"error": str(exc)[:200]})
         return Prefetched()
-    fetched = [cache.NOT_FETCHED if isinstance(r, Exception) else r for r in results]
-    first_breaker = 4 if answer_key is not None else 3
+    limits, values, *breakers = (cache.NOT_FETCHED if isinstance(r, Exception) else r for r in results)
+    if values is cache.NOT_FETCHED:
+        values = [cache.NOT_FETCHED] * len(cached)
     return Prefetched(
-        limits=fetched[0],
-        catalogue=fetched[1],
-        budgets=fetched[2],
-        answer=fetched[3] if answer_key is not None else cache.NOT_FETCHED,
+        limits=limits,
+        catalogue=values[0],
+        budgets=values[1],
+        answer=values[2] if answer_key is not None else cache.NOT_FETCHED,
         breakers={
-            name: value
-            for name, value in zip(providers, fetched[first_breaker:], strict=True)
-            if value is not cache.NOT_FETCHED
+            name: value for name, value in zip(providers, breakers, strict=True) if value is not cache.NOT_FETCHED
         },
     )
 

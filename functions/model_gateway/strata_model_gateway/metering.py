@@ -1,39 +1,41 @@
 """Every call metered: tokens, latency, provider and cost (from the catalogue's prices). A call's record goes on
-the MODEL_USAGE spool with its ModelUsageRecorded event (no Postgres commit on the call's path); the flush moves
-records into `model_usage` and the outbox together, exactly once, within ~0.1 s in a warm environment and by the
-scheduled flush otherwise. Readers that need every call so far (usage summaries, budget totals) flush first."""
+the MODEL_USAGE spool (no Postgres commit on the call's path); the scheduled flush (every minute, an invocation of
+its own) stores records in `model_usage` with their ModelUsageRecorded events in the outbox, exactly once, and
+publishes the events. Readers that need every call so far (usage summaries, budget totals) flush first."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from strata import db, spool
 from strata.errors import BadRequestError
-from strata.events.envelope import event_model
 from strata.events.models import ModelUsageRecorded
 from strata.events.outbox import publish_later
 from strata_model_gateway.catalogue import Entry
 from strata_model_gateway.providers.base import Usage
 
+if TYPE_CHECKING:
+    import asyncpg
+
 
 @dataclass(frozen=True)
 class Metered:
-    """One call's `model_usage` row and its ModelUsageRecorded outbox row, as JSON values."""
+    """One call's `model_usage` row (JSON values) and the correlation id its event carries."""
 
     row: dict[str, Any]
-    event: dict[str, Any]
+    correlation_id: str
 
     def encode(self) -> str:
-        return json.dumps([self.row, self.event], separators=(",", ":"))
+        return json.dumps([self.row, self.correlation_id], separators=(",", ":"))
 
     @classmethod
     def decode(cls, text: str) -> Metered:
-        row, event = json.loads(text)
-        return cls(row, event)
+        row, correlation_id = json.loads(text)
+        return cls(row, correlation_id)
 
 
 async def record(
@@ -48,24 +50,10 @@ async def record(
     cache_hit: bool,
     correlation_id: str,
 ) -> tuple[UUID, int]:
-    """Meter one call; returns (usage id, cost in micro-USD). A cache hit costs nothing."""
+    """Meter one call; returns (usage id, cost in micro-USD). A cache hit costs nothing. Only a plain row is built
+    here; its event is made when the row is stored."""
     cost = 0 if cache_hit else entry.cost_micro_usd(usage.input_tokens, usage.output_tokens, usage.cached_tokens)
     usage_id = uuid4()
-    event = ModelUsageRecorded(
-        tenant_id=tenant_id,
-        correlation_id=correlation_id,
-        usage_id=usage_id,
-        provider=entry.provider,
-        model=entry.name,
-        purpose=purpose,
-        run_id=run_id,
-        task_id=task_id,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cached_tokens=usage.cached_tokens,
-        cost_micro_usd=cost,
-        latency_ms=round(latency_ms),
-    )
     row = {
         "usage_id": str(usage_id),
         "tenant_id": str(tenant_id),
@@ -81,49 +69,60 @@ async def record(
         "cost_micro_usd": cost,
         "latency_ms": round(latency_ms),
         "cache_hit": cache_hit,
-        "at": event.occurred_at.isoformat(),
+        "at": datetime.now(UTC).isoformat(),
     }
-    outbox_row = {
-        "event_id": str(event.event_id),
-        "tenant_id": str(tenant_id),
-        "source": event.SOURCE,
-        "detail_type": event.DETAIL_TYPE,
-        "detail": event.model_dump(mode="json"),
-    }
-    await spool.put(MODEL_USAGE, Metered(row, outbox_row))
+    await spool.put(MODEL_USAGE, Metered(row, correlation_id))
     return usage_id, cost
 
 
+def _event(row: asyncpg.Record, correlation_id: str) -> ModelUsageRecorded:
+    """The row's event; its id is the usage id, so a redelivered record can never publish a second one."""
+    return ModelUsageRecorded(
+        event_id=row["usage_id"],
+        occurred_at=row["at"],
+        tenant_id=row["tenant_id"],
+        correlation_id=correlation_id,
+        usage_id=row["usage_id"],
+        provider=row["provider"],
+        model=row["model_name"],
+        purpose=row["purpose"],
+        run_id=row["run_id"],
+        task_id=row["task_id"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cached_tokens=row["cached_tokens"],
+        cost_micro_usd=row["cost_micro_usd"],
+        latency_ms=row["latency_ms"],
+    )
+
+
 async def write(records: list[Metered]) -> int:
-    """Store records not stored yet, each with its outbox row, in one transaction; publish their events after it.
-    Returns how many were new."""
+    """Store records not stored yet, each with its ModelUsageRecorded outbox row, in one transaction; publish the
+    events after it. Returns how many were new."""
     if not records:
         return 0
+    correlation = {r.row["usage_id"]: r.correlation_id for r in records}
     async with db.transaction() as conn:
         new = await conn.fetch(
-            """WITH usage AS (
-                   INSERT INTO model_usage (usage_id, tenant_id, model_name, provider, provider_model, purpose, run_id,
-                                            task_id, input_tokens, output_tokens, cached_tokens, cost_micro_usd,
-                                            latency_ms, cache_hit, at)
-                   SELECT usage_id, tenant_id, model_name, provider, provider_model, coalesce(purpose, ''), run_id,
-                          task_id, input_tokens, output_tokens, coalesce(cached_tokens, 0), cost_micro_usd, latency_ms,
-                          coalesce(cache_hit, false), coalesce(at, now())
-                   FROM jsonb_populate_recordset(NULL::model_usage, $1::jsonb)
-                   ON CONFLICT (usage_id) DO NOTHING
-                   RETURNING usage_id
-               )
-               INSERT INTO outbox (event_id, tenant_id, source, detail_type, detail)
-               SELECT (e ->> 'event_id')::uuid, (e ->> 'tenant_id')::uuid, e ->> 'source', e ->> 'detail_type',
-                      e -> 'detail'
-               FROM jsonb_array_elements($2::jsonb) AS e
-               WHERE (e -> 'detail' ->> 'usage_id')::uuid IN (SELECT usage_id FROM usage)
-               ON CONFLICT (event_id) DO NOTHING
-               RETURNING detail_type, detail""",
+            """INSERT INTO model_usage (usage_id, tenant_id, model_name, provider, provider_model, purpose, run_id,
+                                        task_id, input_tokens, output_tokens, cached_tokens, cost_micro_usd,
+                                        latency_ms, cache_hit, at)
+               SELECT usage_id, tenant_id, model_name, provider, provider_model, coalesce(purpose, ''), run_id,
+                      task_id, input_tokens, output_tokens, coalesce(cached_tokens, 0), cost_micro_usd, latency_ms,
+                      coalesce(cache_hit, false), coalesce(at, now())
+               FROM jsonb_populate_recordset(NULL::model_usage, $1::jsonb)
+               ON CONFLICT (usage_id) DO NOTHING
+               RETURNING *""",
             [r.row for r in records],
-            [r.event for r in records],
         )
-    if new:
-        publish_later([event_model(row["detail_type"]).from_detail(row["detail"]) for row in new])
+        events = [_event(row, correlation.get(str(row["usage_id"]), "unknown")) for row in new]
+        await conn.executemany(
+            """INSERT INTO outbox (event_id, tenant_id, source, detail_type, detail) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (event_id) DO NOTHING""",
+            [(e.event_id, e.tenant_id, e.SOURCE, e.DETAIL_TYPE, e.model_dump(mode="json")) for e in events],
+        )
+    if events:
+        publish_later(events)
     return len(new)
 
 
@@ -134,7 +133,6 @@ MODEL_USAGE: spool.Spool[Metered] = spool.Spool(
     decode=Metered.decode,
     write=write,
 )
-spool.flush_soon(MODEL_USAGE)  # a warm environment moves its calls' records into Postgres ~0.1 s after them
 
 
 async def flush() -> dict[str, int]:

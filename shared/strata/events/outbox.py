@@ -59,7 +59,7 @@ PUBLISH_LINGER_S = 0.1  # publish_later gathers events this long, so PutEvents c
 _pending: list[Event] = []
 
 
-def publish_later(events: list[Event]) -> None:
+def publish_later(events: Sequence[Event]) -> None:
     """Publish committed outbox events off the caller's path, for hot paths such as metering: they are gathered
     for PUBLISH_LINGER_S and sent in batches (boto3's PutEvents costs ~2 ms of CPU a call, so one call per event
     would cost every request that much). If the environment is frozen first, the outbox sweeper publishes them
