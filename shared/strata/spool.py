@@ -42,11 +42,24 @@ class Spool(Generic[Record]):
     batch: int = 2000
 
 
+@dataclass(frozen=True)
+class Write:
+    """A Redis write a request leaves for its end, to travel in the same round trip as its records (a budget
+    settlement, an answer to cache): `queue` adds the command to a pipeline; `alone` does the write by itself,
+    used when there is no batch, or when the pipeline failed or answered an error for this command (`alone` must
+    handle its own failures: a deferred write is never raised to the request)."""
+
+    queue: Callable[[Any], Any]
+    alone: Callable[[], Awaitable[None]]
+
+
 @dataclass
 class Batch:
-    """What one request put on spools; once closed (sent), later puts send on their own."""
+    """What one request put on spools, and the writes it deferred; once closed (sent), later ones go on their
+    own."""
 
     items: list[tuple[Spool[Any], Any]] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)
     closed: bool = False
 
 
@@ -55,8 +68,9 @@ _batch: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("spool_bat
 
 @asynccontextmanager
 async def request_batch() -> AsyncIterator[Batch]:
-    """Gather what a request puts on spools and send it all in one round trip when the block ends (still before
-    the response leaves the function). Work the request spawns that outlives the block sends its own."""
+    """Gather what a request puts on spools (and the writes it defers) and send it all in one round trip when the
+    block ends (still before the response leaves the function). Work the request spawns that outlives the block
+    sends its own."""
     batch = Batch()
     token = _batch.set(batch)
     try:
@@ -64,30 +78,57 @@ async def request_batch() -> AsyncIterator[Batch]:
     finally:
         _batch.reset(token)
         batch.closed = True
-        await send(batch.items)
+        await send(batch.items, batch.writes)
+
+
+def _open_batch() -> Batch | None:
+    batch = _batch.get()
+    return batch if batch is not None and not batch.closed else None
 
 
 async def put(spool: Spool[Record], record: Record) -> None:
     """Queue one record: with the current request's batch, or now when outside one. Never raises."""
-    batch = _batch.get()
-    if batch is not None and not batch.closed:
+    batch = _open_batch()
+    if batch is not None:
         batch.items.append((spool, record))
         return
     await send([(spool, record)])
 
 
-async def send(items: list[tuple[Spool[Any], Any]]) -> None:
-    """XADD every record in one pipeline; on failure write them to Postgres directly. Never raises."""
-    if not items:
+async def defer(write: Write) -> None:
+    """Leave `write` for the end of the current request (or do it now when outside one)."""
+    batch = _open_batch()
+    if batch is not None:
+        batch.writes.append(write)
+        return
+    await write.alone()
+
+
+async def send(items: list[tuple[Spool[Any], Any]], writes: list[Write] | None = None) -> None:
+    """XADD every record and queue every deferred write in one pipeline; records it could not add are written to
+    Postgres directly, writes it could not do are done alone. Never raises."""
+    writes = writes or []
+    if not items and not writes:
         return
     try:
         async with get_redis().pipeline(transaction=False) as pipe:
             for spool, record in items:
                 pipe.xadd(spool.stream, {FIELD: spool.encode(record)}, maxlen=spool.max_len, approximate=True)
-            await pipe.execute()
+            for write in writes:
+                write.queue(pipe)
+            results = await pipe.execute(raise_on_error=False)
     except Exception as exc:
         logger.warning("spool streams unavailable; writing directly", extra={"error": str(exc)[:300]})
         await _write_directly(items)
+        for write in writes:
+            await write.alone()
+        return
+    unsent = [item for item, result in zip(items, results, strict=False) if isinstance(result, Exception)]
+    if unsent:
+        await _write_directly(unsent)
+    for write, result in zip(writes, results[len(items) :], strict=True):
+        if isinstance(result, Exception):  # e.g. NOSCRIPT after a Redis restart: alone, it loads the script
+            await write.alone()
 
 
 async def _write_directly(items: list[tuple[Spool[Any], Any]]) -> None:

@@ -4,7 +4,9 @@ exactly once (redelivery after a failed write included), and an unreachable Redi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -119,3 +121,29 @@ async def test_records_are_written_directly_when_redis_is_unreachable(
     async with spool.request_batch():
         await spool.put(s, "kept")
     assert store.rows == {"kept": "kept"}
+
+
+async def test_deferred_writes_ride_the_requests_round_trip_and_fall_back_alone(redis: None) -> None:
+    store = Store()
+    s = make_spool(store)
+    client = cache.get_redis()
+    alone: list[str] = []
+
+    def write(name: str, queue: Callable[[Any], Any]) -> spool.Write:
+        async def by_itself() -> None:
+            alone.append(name)
+            await client.set(name, "alone")
+
+        return spool.Write(queue, by_itself)
+
+    async with spool.request_batch():
+        await spool.put(s, "r")
+        await spool.defer(write("ok", lambda pipe: pipe.set("ok", "pipelined")))
+        # a script Redis does not know (as after a restart): the pipeline answers NOSCRIPT, so it is done alone
+        await spool.defer(write("noscript", lambda pipe: pipe.evalsha("0" * 40, 0)))
+        assert await client.get("ok") is None  # nothing sent before the request ends
+    assert await client.get("ok") == "pipelined"
+    assert alone == ["noscript"]
+    assert await _stream_length(s) == 1
+    await spool.defer(write("outside", lambda pipe: pipe.set("outside", "pipelined")))  # no batch: alone, now
+    assert await client.get("outside") == "alone"

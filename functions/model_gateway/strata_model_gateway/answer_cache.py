@@ -17,6 +17,7 @@ from uuid import UUID
 
 from aws_lambda_powertools import Logger
 
+from strata import spool
 from strata.cache import NOT_FETCHED, get_redis
 from strata_model_gateway.providers.base import ChatResult, ToolCall, Usage
 
@@ -63,10 +64,16 @@ async def get(key: str, prefetched: Any = NOT_FETCHED) -> tuple[str, ChatResult]
 
 
 async def put(key: str, model_name: str, result: ChatResult, ttl_s: int) -> None:
-    try:
-        await get_redis().set(key, _encode(model_name, result), ex=ttl_s)
-    except Exception as exc:
-        logger.warning("answer cache write failed", extra={"error": str(exc)[:200]})
+    """Cache an answer: with the request's other writes at its end (strata.spool), in the same round trip."""
+    value = _encode(model_name, result)
+
+    async def alone() -> None:
+        try:
+            await get_redis().set(key, value, ex=ttl_s)
+        except Exception as exc:
+            logger.warning("answer cache write failed", extra={"error": str(exc)[:200]})
+
+    await spool.defer(spool.Write(lambda pipe: pipe.set(key, value, ex=ttl_s), alone))
 
 
 def cosine(a: list[float], b: list[float]) -> float:

@@ -19,8 +19,8 @@ from uuid import UUID
 
 from aws_lambda_powertools import Logger
 
-from strata import cache, db
-from strata.cache import get_redis, run_script
+from strata import cache, db, spool
+from strata.cache import get_redis, run_script, script_sha
 from strata.errors import ConflictError, NotFoundError, PaymentRequiredError
 from strata.events.models import BudgetExceeded
 from strata.events.outbox import unit_of_work
@@ -216,14 +216,25 @@ async def reserve(
 
 
 async def settle(reservation: Reservation, actual: int) -> None:
-    """Replace the hold with the actual cost (0 when the call failed)."""
+    """Replace the hold with the actual cost (0 when the call failed); sent with the request's other writes at its
+    end (strata.spool), in the same round trip."""
     if not reservation.budgets:
         return
     keys = [k for b in reservation.budgets for k in b.keys(reservation.at)]
+    args = [reservation.reservation_id, actual]
+
+    async def alone() -> None:
+        try:
+            await run_script(SETTLE, keys, args)
+        except Exception as exc:  # the hold expires by itself; the spend is in Postgres and rebuilt from there
+            logger.warning("budget settle failed", extra={"error": str(exc)[:200]})
+
     try:
-        await run_script(SETTLE, keys, [reservation.reservation_id, actual])
-    except Exception as exc:  # the hold expires by itself; the spend is in Postgres and rebuilt from there
-        logger.warning("budget settle failed", extra={"error": str(exc)[:200]})
+        sha = await script_sha(SETTLE)
+    except Exception:
+        await alone()
+        return
+    await spool.defer(spool.Write(lambda pipe: pipe.evalsha(sha, len(keys), *keys, *args), alone))
 
 
 async def _exceeded(tenant_id: UUID, budget: Budget, spent: int, correlation_id: str, now: datetime) -> None:
