@@ -1,0 +1,1 @@
+"""L03's built-in tools: one module each."""
