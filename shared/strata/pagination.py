@@ -35,6 +35,23 @@ def page_request(
     return PageRequest(limit=limit, cursor=cursor)
 
 
+def encode_values(values: list[Any]) -> str:
+    """An opaque cursor holding the sort key of a page's last item (JSON values; datetimes as ISO text)."""
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values], default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_values(cursor: str, count: int) -> list[Any]:
+    """The `count` values `encode_values` put in the cursor; 400 for anything this API did not issue."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError) as exc:
+        raise BadRequestError("the cursor is not one this API issued") from exc
+    if not isinstance(values, list) or len(values) != count:
+        raise BadRequestError("the cursor is not one this API issued")
+    return values
+
+
 def encode_cursor(created_at: datetime, row_id: UUID) -> str:
     raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

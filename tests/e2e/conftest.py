@@ -18,6 +18,7 @@ from strata_cli.localcloud.cloud import LocalCloud, LocalCloudConfig
 from tests.conftest import make_state_dir
 from tests.support.oidc import TestIssuer
 from tests.support.provider_servers import FakeOllama, FakeOpenAI
+from tests.support.tool_target import ToolTarget
 
 
 @dataclass
@@ -89,7 +90,16 @@ def providers() -> Iterator[Providers]:
 
 
 @pytest.fixture(scope="session")
-async def platform(project_root: Path, oidc_issuer: TestIssuer, providers: Providers) -> AsyncIterator[Platform]:
+def tool_target() -> Iterator[ToolTarget]:
+    server = ToolTarget().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def platform(
+    project_root: Path, oidc_issuer: TestIssuer, providers: Providers, tool_target: ToolTarget
+) -> AsyncIterator[Platform]:
     state = make_state_dir("e2e")
     # fast retries and a 1 s tick for the template's schedules, so tests see them without long waits
     # a tier that barely refills, so a rate-limit test can count exactly
@@ -111,6 +121,8 @@ async def platform(project_root: Path, oidc_issuer: TestIssuer, providers: Provi
             "STRATA_SEMANTIC_CACHE_MODEL": "semantic-embedder",
             "STRATA_SEMANTIC_CACHE_THRESHOLD": "0.5",
             "STRATA_MODEL_LIMITS": json.dumps({"e2e-slow": {"rpm": 3, "tpm": 1_000_000}}),
+            # the http_request tool may reach the loopback test server (never private addresses otherwise)
+            "STRATA_TOOLS_PRIVATE_HOSTS": tool_target.host,
         },
     )
     cloud = LocalCloud(config)

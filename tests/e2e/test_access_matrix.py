@@ -83,6 +83,8 @@ OWN_READS = {
         "/v1/status",
         "/v1/tenant",
         "/v1/tools",
+        "/v1/tools/{name}",
+        "/v1/tool-calls",
         "/v1/usage",
         "/v1/webhooks",
         "/v1/models/usage",
@@ -105,7 +107,17 @@ OWN_WRITES = {
     ("POST", "/v1/models/chat"): {"model": "b-model", "messages": [{"role": "user", "content": "hi"}]},
     ("POST", "/v1/chat/completions"): {"model": "b-model", "messages": [{"role": "user", "content": "hi"}]},
     ("POST", "/v1/models/embeddings"): {"model": "b-model", "input": "hi"},
+    ("PATCH", "/v1/tools/{name}"): {"requires_approval": False},
+    ("POST", "/v1/tools/{name}/invoke"): {
+        "run_id": str(uuid.UUID(int=9)),
+        "task_id": "b-task",
+        "step": 0,
+        "call_id": "b-call",
+        "input": {"data": {"b": 1}, "query": "b"},
+    },
 }
+# Path parameters of the caller's own resources that are not the tenant's to name (a tool is a built-in).
+OWN_PARAMS = {"name": "json_query", "namespace": "matrix", "key": "b-own"}
 # The operator's routes: across tenants by design, refused to a tenant's admin (tested in test_tenants.py).
 OPERATOR = {
     ("GET", "/v1/tenants"),
@@ -187,6 +199,20 @@ async def _tenant_a(platform: Platform) -> TenantA:
             headers=headers,
         )
     )
+    run_id = str(uuid.uuid4())  # a tool call of A's, in the ledger under one of A's runs
+    await _created(
+        await api.post(
+            "/v1/tools/json_query/invoke",
+            json={
+                "run_id": run_id,
+                "task_id": f"a-{tag}",
+                "step": 0,
+                "call_id": "c",
+                "input": {"data": 1, "query": "@"},
+            },
+            headers=headers,
+        )
+    )
     dead_letter = await _dead_letter(platform, tag)
     params = {
         "agent_id": agent["agent_id"],
@@ -200,7 +226,7 @@ async def _tenant_a(platform: Platform) -> TenantA:
         "model_id": model["model_id"],
         "budget_id": budget["budget_id"],
     }
-    identifiers = {platform.tenant_id, f"a-{tag}", f"a-agent-{tag}", f"a-model-{tag}", *params.values()} - {
+    identifiers = {platform.tenant_id, f"a-{tag}", f"a-agent-{tag}", f"a-model-{tag}", run_id, *params.values()} - {
         "matrix",
         "1",
     }
@@ -258,7 +284,7 @@ async def test_no_tenant_reaches_another_tenants_resources(platform: Platform) -
 
     # reads first, so that B's own request log does not yet hold the paths of its attempts on A below
     for method, path in sorted(OWN_READS):
-        response = await api.request(method, path, headers=b)
+        response = await api.request(method, fill(path, OWN_PARAMS), headers=b)
         assert response.status_code == 200, f"B {method} {path}: {response.text}"
         leaked = sorted(i for i in a.identifiers if i in response.text)
         assert not leaked, f"B {method} {path} shows A's {leaked}"
@@ -270,7 +296,7 @@ async def test_no_tenant_reaches_another_tenants_resources(platform: Platform) -
         assert response.headers["content-type"].startswith("application/problem+json")
 
     for method, path in sorted(OWN_WRITES):
-        own = fill(path, {"namespace": "matrix", "key": "b-own"})
+        own = fill(path, OWN_PARAMS)
         response = await api.request(method, own, json=OWN_WRITES[(method, path)], headers=b)
         assert response.status_code < 500, f"B {method} {path}: {response.text}"
         # B's own write must not have reached A (a leak here would show in the ids check below, too)

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -14,6 +12,7 @@ from pydantic import Field
 from strata import db, spool
 from strata.config import Settings
 from strata.errors import BadRequestError
+from strata.pagination import decode_values, encode_values
 from strata.requestlog import REQUEST_LOG, RequestRecord
 
 
@@ -109,14 +108,14 @@ def _figures(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cursor(at: datetime, request_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), request_id]).encode()).decode().rstrip("=")
+    return encode_values([at, request_id])
 
 
 def _uncursor(cursor: str) -> tuple[datetime, str]:
+    at, request_id = decode_values(cursor, 2)
     try:
-        at, request_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(at), str(request_id)
-    except (ValueError, TypeError) as exc:
+        return datetime.fromisoformat(str(at)), str(request_id)
+    except ValueError as exc:
         raise BadRequestError("the cursor is not one this API issued") from exc
 
 

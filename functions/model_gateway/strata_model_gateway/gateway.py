@@ -18,7 +18,7 @@ from uuid import UUID
 
 from aws_lambda_powertools import Logger
 
-from strata import cache, ratelimit
+from strata import cache, jsonschemas, ratelimit
 from strata.breaker import Breaker
 from strata.cache import get_redis, run_script
 from strata.errors import BadGatewayError, DependencyUnavailableError, InvalidInputError, TooManyRequestsError
@@ -299,9 +299,9 @@ async def _prepare(
     if not call.messages:
         raise InvalidInputError("messages must not be empty")
     if call.json_schema is not None:
-        structured.check_schema(call.json_schema, "response_schema")
+        jsonschemas.check_schema(call.json_schema, "response_schema")
     for tool in call.tools:
-        structured.check_schema(tool.parameters, f"the parameters of tool {tool.name!r}")
+        jsonschemas.check_schema(tool.parameters, f"the parameters of tool {tool.name!r}")
     max_tokens = call.max_tokens or settings().model_default_max_tokens
     tokens = estimate_tokens(call)
     keys = _cache_keys(call, max_tokens) if use_cache else None

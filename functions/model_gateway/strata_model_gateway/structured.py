@@ -5,37 +5,9 @@ once with the validation error; what still fails is the model's failure (the rou
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from typing import Any
 
-from strata.errors import InvalidInputError
+from strata.jsonschemas import first_error
 from strata_model_gateway.providers.base import ChatRequest, ChatResult, Message
-
-
-@lru_cache(maxsize=256)
-def _validator(schema_json: str) -> Any:
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(json.loads(schema_json))
-
-
-def check_schema(schema: dict[str, Any], what: str) -> None:
-    """422 for a schema that is not a valid JSON Schema (2020-12)."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise InvalidInputError(f"{what} is not a valid JSON Schema: {exc.message}") from exc
-
-
-def _first_error(schema: dict[str, Any], value: Any) -> str | None:
-    error = next(iter(_validator(json.dumps(schema, sort_keys=True)).iter_errors(value)), None)
-    if error is None:
-        return None
-    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-    return f"at {where}: {error.message}"
 
 
 def problem_with(request: ChatRequest, result: ChatResult) -> str | None:
@@ -46,7 +18,7 @@ def problem_with(request: ChatRequest, result: ChatResult) -> str | None:
             tool = tools.get(call.name)
             if tool is None:
                 return f"the tool call names {call.name!r}, which is not one of the offered tools"
-            error = _first_error(tool.parameters, call.arguments)
+            error = first_error(tool.parameters, call.arguments)
             if error is not None:
                 return f"the arguments of the {call.name!r} call do not match its parameters {error}"
         return None
@@ -56,7 +28,7 @@ def problem_with(request: ChatRequest, result: ChatResult) -> str | None:
         value = json.loads(result.content)
     except ValueError:
         return "the answer is not JSON"
-    return _first_error(request.json_schema, value)
+    return first_error(request.json_schema, value)
 
 
 def repair_request(request: ChatRequest, result: ChatResult, problem: str) -> ChatRequest:

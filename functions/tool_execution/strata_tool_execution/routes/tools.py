@@ -1,31 +1,156 @@
-"""Tool resources of L03 tool execution."""
+"""The tool registry as each tenant has it, the tenant's settings of a tool, and calls through the ledger."""
+
+from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
-from strata.pagination import add_list_route
+from strata.auth import Principal
+from strata.etags import expected_version, set_etag
+from strata.events.common import TaskKey
+from strata.pagination import Page, PageRequest, decode_values, encode_values, page_request
+from strata.web import require_scope
+from strata_tool_execution import ledger, registry
 
 router = APIRouter(tags=["tools"])
+ToolName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class Limits(BaseModel):
+    timeout_s: float
+    max_output_bytes: int
 
 
 class Tool(BaseModel):
-    tool_id: UUID
     name: str
+    version: int
     description: str
+    source: Literal["builtin"]
     input_schema: dict[str, Any]
-    created_at: datetime
+    output_schema: dict[str, Any]
+    side_effects: bool = Field(description="Reaches outside the platform")
+    enabled: bool
+    requires_approval: bool
+    limits: Limits = Field(description="The tenant's limits (at most max_limits)")
+    max_limits: Limits
+    config: dict[str, Any]
+    config_schema: dict[str, Any]
+    settings_version: int = Field(description="The ETag of the tenant's settings (0: never changed)")
 
 
-add_list_route(
-    router,
-    "/v1/tools",
-    Tool,
-    table="tools",
-    id_column="tool_id",
-    scope="tools:read",
-    summary="List the tenant's tools, newest first.",
+class LimitsChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timeout_s: float | None = Field(default=None, gt=0)
+    max_output_bytes: int | None = Field(default=None, gt=0)
+
+
+class SettingsChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool | None = None
+    requires_approval: bool | None = None
+    limits: LimitsChange | None = None
+    config: dict[str, Any] | None = None
+
+
+class Invocation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run_id: UUID
+    task_id: TaskKey
+    step: int = Field(ge=0, le=1_000_000)
+    call_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    input: dict[str, Any]
+
+
+class ToolCall(BaseModel):
+    run_id: UUID
+    task_id: str
+    step: int
+    call_id: str
+    tool_name: str
+    tool_version: int
+    input: dict[str, Any]
+    status: Literal["running", "succeeded", "failed"]
+    output: dict[str, Any] | None
+    error: dict[str, Any] | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: float | None
+    replayed: bool = Field(description="True when the ledger answered with the call already recorded")
+
+
+@router.get("/v1/tools", response_model=Page[Tool], summary="The tools this tenant can call, with its settings.")
+async def list_tools(
+    principal: Annotated[Principal, Depends(require_scope("tools:read"))],
+    page: Annotated[PageRequest, Depends(page_request)],
+) -> dict[str, Any]:
+    """The tools this tenant can call, with its settings, by name."""
+    after = decode_values(page.cursor, 1)[0] if page.cursor else ""
+    found = [t.view() for t in await registry.tools(principal.tenant_id) if t.definition.name > after]
+    items = found[: page.limit]
+    more = len(found) > page.limit
+    return {"items": items, "next_cursor": encode_values([items[-1]["name"]]) if more else None}
+
+
+@router.get("/v1/tools/{name}", response_model=Tool, summary="One tool, with this tenant's settings (ETag).")
+async def get_tool(
+    name: ToolName, response: Response, principal: Annotated[Principal, Depends(require_scope("tools:read"))]
+) -> dict[str, Any]:
+    """One tool, with this tenant's settings (ETag)."""
+    tool = await registry.tool(principal.tenant_id, name)
+    set_etag(response, tool.settings_version)
+    return tool.view()
+
+
+@router.patch(
+    "/v1/tools/{name}", response_model=Tool, summary="Change this tenant's settings of a tool (If-Match honoured)."
 )
+async def change_tool(
+    name: ToolName,
+    body: SettingsChange,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(require_scope("tools:write"))],
+) -> dict[str, Any]:
+    """Change this tenant's settings of a tool (If-Match honoured)."""
+    changes = body.model_dump(exclude_unset=True)
+    if "limits" in changes:
+        changes["limits"] = {k: v for k, v in (changes["limits"] or {}).items() if v is not None}
+    tool = await registry.change_settings(principal.tenant_id, name, changes, expected_version(request))
+    set_etag(response, tool.settings_version)
+    return tool.view()
+
+
+@router.post(
+    "/v1/tools/{name}/invoke",
+    response_model=ToolCall,
+    summary="Call a tool once per (run, task, step, call id); a repeated call returns the recorded result.",
+)
+async def invoke(
+    name: ToolName,
+    body: Invocation,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_scope("tools:invoke"))],
+) -> dict[str, Any]:
+    """Call a tool once per (run, task, step, call id); a repeated call returns the recorded result."""
+    key = ledger.CallKey(body.run_id, body.task_id, body.step, body.call_id)
+    return await ledger.invoke(principal.tenant_id, request.state.correlation_id, name, body.input, key)
+
+
+@router.get(
+    "/v1/tool-calls",
+    response_model=Page[ToolCall],
+    summary="Tool calls from the ledger: a run's in order, or the tenant's newest first.",
+)
+async def list_calls(
+    principal: Annotated[Principal, Depends(require_scope("tools:read"))],
+    page: Annotated[PageRequest, Depends(page_request)],
+    run_id: UUID | None = None,
+    task_id: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """Tool calls from the ledger: a run's in order, or the tenant's newest first."""
+    items, next_cursor = await ledger.calls(principal.tenant_id, run_id, task_id, page.limit, page.cursor)
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,57 @@
+"""What a tool is to L03: its name, version, JSON Schemas for input and output, default limits, whether a human
+must approve each call, and the code that runs it (imported on its first call); and how a call fails."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from strata.handler import resolve
+
+
+class ToolFailure(Exception):
+    """A call that ran and failed: `kind` (bad_input, timeout, too_large, denied, unreachable, error, memory,
+    output_limit, invalid_output, interrupted) and what happened, both recorded in the ledger."""
+
+    def __init__(self, kind: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.details = details
+
+    def as_record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, **self.details}
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a call runs with: the tenant's effective limits and configuration of the tool."""
+
+    tenant_id: UUID
+    timeout_s: float
+    max_output_bytes: int
+    config: dict[str, Any]
+
+
+Run = Callable[[dict[str, Any], ToolContext], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ToolDefinition:
+    name: str
+    version: int
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    run: str  # "module:function", imported on first use
+    timeout_s: float = 10.0  # the most a tenant may set, and the default
+    max_output_bytes: int = 1_000_000
+    requires_approval: bool = False
+    side_effects: bool = False  # reaches outside the platform (the runtime never replays such a call blindly)
+    config_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object", "additionalProperties": False})
+
+    def runner(self) -> Run:
+        found: Run = resolve(self.run)
+        return found

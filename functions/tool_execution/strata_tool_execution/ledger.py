@@ -1,0 +1,245 @@
+"""Every tool call goes through the ledger, keyed by (run, task, step, call id): the first request claims the key
+and runs the tool; a repeated request gets the recorded result and the tool does not run again (a redelivered
+event, a retried invocation, a resumed task). A claim carries a lease: a call whose executor died before recording
+a result is closed as `interrupted` once the lease has passed, never silently re-run, because whether its side
+effects happened is unknown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from strata import db, jsonschemas
+from strata.errors import BadRequestError, ConflictError, ForbiddenError, InvalidInputError
+from strata.events.outbox import unit_of_work
+from strata.events.tools import ToolCalled
+from strata.pagination import decode_values, encode_values
+from strata_tool_execution import registry
+from strata_tool_execution.definitions import ToolContext, ToolFailure
+
+LEASE_GRACE_S = 30.0  # beyond the tool's timeout, before a running call counts as interrupted
+COLUMNS = (
+    "run_id, task_id, step, call_id, tool_name, tool_version, input, status, output, error, started_at, finished_at"
+)
+
+
+@dataclass(frozen=True)
+class CallKey:
+    run_id: UUID
+    task_id: str
+    step: int
+    call_id: str
+
+    def text(self) -> str:
+        return f"{self.run_id}/{self.task_id}/{self.step}/{self.call_id}"
+
+
+def _view(row: dict[str, Any], replayed: bool) -> dict[str, Any]:
+    started, finished = row["started_at"], row["finished_at"]
+    duration = (finished - started).total_seconds() * 1000 if finished else None
+    return {**row, "duration_ms": round(duration, 2) if duration is not None else None, "replayed": replayed}
+
+
+async def invoke(
+    tenant_id: UUID, correlation_id: str, name: str, arguments: dict[str, Any], key: CallKey
+) -> dict[str, Any]:
+    """Run the call once; the recorded call (`replayed` when it had already been made)."""
+    tool = await registry.tool(tenant_id, name)
+    if not tool.enabled:
+        raise ForbiddenError(f"the tool {name!r} is disabled for this tenant")
+    error = jsonschemas.first_error(tool.definition.input_schema, arguments)
+    if error is not None:
+        raise InvalidInputError(f"the input does not match the {name} tool's input schema {error}")
+    if tool.requires_approval:
+        raise ForbiddenError(f"calls of {name!r} need a human's approval, which supervision (L08) grants")
+    claimed = await _claim(tenant_id, tool.definition.version, name, arguments, key, tool.timeout_s)
+    if claimed is not None:
+        return await _replay(tenant_id, correlation_id, claimed, name, arguments, key)
+    started = time.perf_counter()
+    context = ToolContext(tenant_id, tool.timeout_s, tool.max_output_bytes, tool.config)
+    output: dict[str, Any] | None = None
+    failure: ToolFailure | None = None
+    try:
+        async with asyncio.timeout(tool.timeout_s + 1):  # the tool bounds itself; this bounds the tool
+            output = await tool.definition.runner()(arguments, context)
+        size = len(json.dumps(output, default=str))
+        if size > tool.max_output_bytes:
+            failure = ToolFailure("too_large", f"the output is {size} bytes, over the limit of {tool.max_output_bytes}")
+        elif (wrong := jsonschemas.first_error(tool.definition.output_schema, output)) is not None:
+            failure = ToolFailure("invalid_output", f"the output does not match the tool's output schema {wrong}")
+    except ToolFailure as exc:
+        failure = exc
+    except TimeoutError:
+        failure = ToolFailure("timeout", f"the tool did not finish within {tool.timeout_s} s")
+    row = await _finish(tenant_id, correlation_id, key, name, tool.definition.version, output, failure, started)
+    return _view(row, replayed=False)
+
+
+async def _claim(
+    tenant_id: UUID, version: int, name: str, arguments: dict[str, Any], key: CallKey, timeout_s: float
+) -> dict[str, Any] | None:
+    """Claim the key (None) or return the call already recorded under it."""
+    async with db.transaction(tenant_id) as conn:
+        inserted = await conn.fetchval(
+            """INSERT INTO tool_calls (tenant_id, run_id, task_id, step, call_id, tool_name, tool_version, input,
+                                       status, lease_until)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', now() + make_interval(secs => $9))
+               ON CONFLICT DO NOTHING RETURNING true""",
+            tenant_id,
+            key.run_id,
+            key.task_id,
+            key.step,
+            key.call_id,
+            name,
+            version,
+            arguments,
+            timeout_s + LEASE_GRACE_S,
+        )
+        if inserted:
+            return None
+        row = await conn.fetchrow(
+            f"""SELECT {COLUMNS}, lease_until < now() AS lease_over FROM tool_calls
+                WHERE run_id = $1 AND task_id = $2 AND step = $3 AND call_id = $4 FOR UPDATE""",  # noqa: S608
+            key.run_id,
+            key.task_id,
+            key.step,
+            key.call_id,
+        )
+    assert row is not None
+    return dict(row)
+
+
+async def _replay(
+    tenant_id: UUID, correlation_id: str, row: dict[str, Any], name: str, arguments: dict[str, Any], key: CallKey
+) -> dict[str, Any]:
+    if row["tool_name"] != name or row["input"] != arguments:
+        raise ConflictError(
+            f"the call {key.text()} was made with another tool or input; a call id names one call",
+            recorded_tool=row["tool_name"],
+        )
+    lease_over = row.pop("lease_over")
+    if row["status"] == "running":
+        if not lease_over:
+            raise ConflictError(
+                f"the call {key.text()} is running; ask again for its result", headers={"Retry-After": "1"}
+            )
+        interrupted = ToolFailure(
+            "interrupted", "the call's executor stopped before recording a result; its side effects are unknown"
+        )
+        finished = await _finish(
+            tenant_id, correlation_id, key, row["tool_name"], row["tool_version"], None, interrupted, None
+        )
+        return _view(finished, replayed=False)
+    await _emit(tenant_id, correlation_id, key, row, replayed=True)
+    return _view(row, replayed=True)
+
+
+async def _finish(
+    tenant_id: UUID,
+    correlation_id: str,
+    key: CallKey,
+    name: str,
+    version: int,
+    output: dict[str, Any] | None,
+    failure: ToolFailure | None,
+    started: float | None,
+) -> dict[str, Any]:
+    status = "failed" if failure is not None else "succeeded"
+    async with unit_of_work(tenant_id) as uow:
+        row = await uow.conn.fetchrow(
+            f"""UPDATE tool_calls SET status = $5, output = $6, error = $7, finished_at = now()
+                WHERE run_id = $1 AND task_id = $2 AND step = $3 AND call_id = $4 AND status = 'running'
+                RETURNING {COLUMNS}""",  # noqa: S608 - constant columns
+            key.run_id,
+            key.task_id,
+            key.step,
+            key.call_id,
+            status,
+            output if failure is None else None,
+            failure.as_record() if failure is not None else None,
+        )
+        if row is None:  # another invocation closed it meanwhile (an interrupted call): the record stands
+            raise ConflictError(f"the call {key.text()} was closed by another invocation; ask again for its result")
+        recorded = dict(row)
+        await uow.emit(_event(tenant_id, correlation_id, key, recorded, replayed=False))
+    return recorded
+
+
+def _event(tenant_id: UUID, correlation_id: str, key: CallKey, row: dict[str, Any], replayed: bool) -> ToolCalled:
+    finished, started = row["finished_at"], row["started_at"]
+    error = row["error"] or {}
+    outcome = "succeeded" if row["status"] == "succeeded" else ("denied" if error.get("kind") == "denied" else "failed")
+    return ToolCalled(
+        tenant_id=tenant_id,
+        correlation_id=correlation_id,
+        call_id=key.text()[:200],
+        run_id=key.run_id,
+        task_id=key.task_id,
+        step=key.step,
+        tool_name=row["tool_name"],
+        tool_version=row["tool_version"],
+        outcome=outcome,
+        duration_ms=max(0, round((finished - started).total_seconds() * 1000)) if finished else 0,
+        replayed=replayed,
+    )
+
+
+async def _emit(tenant_id: UUID, correlation_id: str, key: CallKey, row: dict[str, Any], replayed: bool) -> None:
+    async with unit_of_work(tenant_id) as uow:
+        await uow.emit(_event(tenant_id, correlation_id, key, row, replayed))
+
+
+async def calls(
+    tenant_id: UUID, run_id: UUID | None, task_id: str | None, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A run's recorded calls (optionally one task's) in step order; without a run, the newest calls first. Cursor
+    paginated by the order's key."""
+    clauses: list[str] = ["true"]
+    args: list[Any] = []
+    key_columns: tuple[str, ...]
+    for column, value in (("run_id", run_id), ("task_id", task_id)):
+        if value is not None:
+            args.append(value)
+            clauses.append(f"{column} = ${len(args)}")
+    if run_id is not None:
+        order, key_columns, direction = "task_id, step, call_id", ("task_id", "step", "call_id"), ">"
+    else:
+        order = "started_at DESC, run_id DESC, task_id DESC, step DESC, call_id DESC"
+        key_columns, direction = ("started_at", "run_id", "task_id", "step", "call_id"), "<"
+    if cursor is not None:
+        values = decode_values(cursor, len(key_columns))
+        if run_id is None:
+            values[0], values[1] = _at(values[0]), _uuid(values[1])
+        first = len(args) + 1
+        args += values
+        marks = ", ".join(f"${first + i}" for i in range(len(values)))
+        clauses.append(f"({', '.join(key_columns)}) {direction} ({marks})")
+    args.append(limit + 1)
+    rows = await db.fetch(
+        f"SELECT {COLUMNS} FROM tool_calls WHERE {' AND '.join(clauses)} "  # noqa: S608 - constant columns
+        f"ORDER BY {order} LIMIT ${len(args)}",
+        *args,
+        tenant_id=tenant_id,
+    )
+    items = [_view(dict(r), replayed=False) for r in rows[:limit]]
+    more = len(rows) > limit
+    return items, encode_values([items[-1][c] for c in key_columns]) if more else None
+
+
+def _at(value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise BadRequestError("the cursor is not one this API issued") from exc
+
+
+def _uuid(value: Any) -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError as exc:
+        raise BadRequestError("the cursor is not one this API issued") from exc

@@ -1,0 +1,199 @@
+"""L03 tool execution through the local cloud: the registry of built-ins with each tenant's settings, calls through
+the ledger (a repeated call returns the recorded result and does not run again), the python sandbox and the
+http_request tool against a loopback server, and the ToolCalled events."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Platform
+from tests.e2e.test_platform import assert_problem
+from tests.support.tool_target import ToolTarget
+
+pytestmark = pytest.mark.e2e
+
+BUILTINS = {"http_request", "json_query", "python", "text"}
+
+
+async def _tenant(platform: Platform) -> dict[str, str]:
+    return platform.auth((await platform.new_tenant(f"tools-{uuid.uuid4().hex[:8]}"))["api_key"])
+
+
+async def _invoke(platform: Platform, headers: dict[str, str], tool: str, arguments: dict[str, Any], **key: Any) -> Any:
+    body = {"run_id": str(key.get("run_id", uuid.uuid4())), "task_id": key.get("task_id", "t1"), "step": 0}
+    body |= {"call_id": key.get("call_id", "c1"), "input": arguments}
+    if "step" in key:
+        body["step"] = key["step"]
+    return await platform.api.post(f"/v1/tools/{tool}/invoke", json=body, headers=headers)
+
+
+async def test_the_registry_lists_the_builtins_with_schemas_and_settings(platform: Platform) -> None:
+    headers = await _tenant(platform)
+    listed = await platform.api.get("/v1/tools", headers=headers)
+    assert listed.status_code == 200, listed.text
+    tools = {t["name"]: t for t in listed.json()["items"]}
+    assert set(tools) == BUILTINS
+    assert tools["json_query"]["input_schema"]["required"] == ["data", "query"]
+    assert tools["http_request"]["side_effects"] is True
+    assert tools["python"]["enabled"] is True
+    one = await platform.api.get("/v1/tools/text", headers=headers)
+    assert one.headers["etag"] == '"v0"'
+    assert_problem(await platform.api.get("/v1/tools/no_such_tool", headers=headers), 404)
+
+
+async def test_a_call_runs_once_and_a_repeat_returns_the_recorded_result(platform: Platform) -> None:
+    headers = await _tenant(platform)
+    run_id = uuid.uuid4()
+    arguments = {"data": {"items": [{"n": 1}, {"n": 2}]}, "query": "items[].n"}
+    first = await _invoke(platform, headers, "json_query", arguments, run_id=run_id)
+    assert first.status_code == 200, first.text
+    assert (first.json()["status"], first.json()["output"], first.json()["replayed"]) == (
+        "succeeded",
+        {"result": [1, 2]},
+        False,
+    )
+    again = await _invoke(platform, headers, "json_query", arguments, run_id=run_id)
+    assert again.json()["replayed"] is True
+    assert again.json()["output"] == first.json()["output"]
+    assert again.json()["finished_at"] == first.json()["finished_at"]
+    # the same call id with other input is another call: refused, not confused with the first
+    other = await _invoke(platform, headers, "json_query", {**arguments, "query": "items"}, run_id=run_id)
+    assert_problem(other, 409)
+    calls = await platform.api.get("/v1/tool-calls", params={"run_id": str(run_id)}, headers=headers)
+    assert [c["call_id"] for c in calls.json()["items"]] == ["c1"]
+    for _ in range(100):  # ToolCalled: the call, and the replay marked as such
+        events = await platform.api.get("/v1/events", params={"detail_type": "ToolCalled"}, headers=headers)
+        items = events.json()["items"]
+        if len(items) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert sorted(e["detail"]["replayed"] for e in items) == [False, True]
+
+
+async def test_bad_input_is_refused_and_nothing_is_recorded(platform: Platform) -> None:
+    headers = await _tenant(platform)
+    run_id = uuid.uuid4()
+    bad = await _invoke(platform, headers, "json_query", {"query": "a"}, run_id=run_id)
+    problem = assert_problem(bad, 422)
+    assert "data" in problem["detail"]
+    invalid_query = await _invoke(
+        platform, headers, "json_query", {"data": 1, "query": "[[["}, run_id=run_id, call_id="c2"
+    )
+    assert invalid_query.json()["status"] == "failed"
+    assert invalid_query.json()["error"]["kind"] == "bad_input"
+    calls = await platform.api.get("/v1/tool-calls", params={"run_id": str(run_id)}, headers=headers)
+    assert [c["call_id"] for c in calls.json()["items"]] == ["c2"]
+
+
+async def test_text_operations(platform: Platform) -> None:
+    headers = await _tenant(platform)
+    counted = await _invoke(platform, headers, "text", {"operation": "count", "text": "a b\nc"})
+    assert counted.json()["output"]["result"] == {"characters": 5, "words": 3, "lines": 2}
+    between = await _invoke(
+        platform, headers, "text", {"operation": "between", "text": "<a>1</a><a>2</a>", "start": "<a>", "end": "</a>"}
+    )
+    assert between.json()["output"]["result"] == ["1", "2"]
+
+
+async def test_settings_disable_require_approval_and_bound_limits(platform: Platform) -> None:
+    headers = await _tenant(platform)
+    changed = await platform.api.patch(
+        "/v1/tools/text", json={"enabled": False}, headers={**headers, "If-Match": '"v0"'}
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.headers["etag"] == '"v1"'
+    assert_problem(await _invoke(platform, headers, "text", {"operation": "upper", "text": "x"}), 403)
+    stale = await platform.api.patch("/v1/tools/text", json={"enabled": True}, headers={**headers, "If-Match": '"v0"'})
+    assert_problem(stale, 412)
+    too_long = await platform.api.patch("/v1/tools/python", json={"limits": {"timeout_s": 9999}}, headers=headers)
+    assert_problem(too_long, 422)
+    bad_config = await platform.api.patch(
+        "/v1/tools/http_request", json={"config": {"allowed_hosts": "x"}}, headers=headers
+    )
+    assert_problem(bad_config, 422)
+    approval = await platform.api.patch("/v1/tools/json_query", json={"requires_approval": True}, headers=headers)
+    assert approval.json()["requires_approval"] is True
+    refused = await _invoke(platform, headers, "json_query", {"data": 1, "query": "@"})
+    assert "approval" in assert_problem(refused, 403)["detail"]
+
+
+async def test_python_runs_in_a_sandbox(platform: Platform) -> None:
+    headers = await _tenant(platform)
+    ran = await _invoke(
+        platform, headers, "python", {"code": "print('hi')\nresult = sum(inputs['n'])", "inputs": {"n": [1, 2, 3]}}
+    )
+    assert ran.status_code == 200, ran.text
+    assert ran.json()["output"] == {"result": 6, "stdout": "hi\n", "stderr": ""}
+    escapes = {
+        "network": "import socket\nsocket.create_connection(('127.0.0.1', 80))",
+        "files": "result = open('/etc/passwd').read()",
+        "processes": "import os\nos.system('echo escaped')",
+    }
+    for step, (what, code) in enumerate(escapes.items()):
+        denied = await _invoke(platform, headers, "python", {"code": code}, step=step + 1)
+        assert denied.json()["status"] == "failed", what
+        assert denied.json()["error"]["kind"] == "denied", (what, denied.json()["error"])
+    slow = await platform.api.patch("/v1/tools/python", json={"limits": {"timeout_s": 1}}, headers=headers)
+    assert slow.status_code == 200
+    looped = await _invoke(platform, headers, "python", {"code": "while True:\n    pass"}, step=9)
+    assert looped.json()["error"]["kind"] == "timeout"
+
+
+async def test_http_request_reaches_only_allowed_hosts_and_runs_once(
+    platform: Platform, tool_target: ToolTarget
+) -> None:
+    headers = await _tenant(platform)
+    url = f"{tool_target.url}/data"
+    refused = await _invoke(platform, headers, "http_request", {"url": url})
+    assert refused.json()["error"]["kind"] == "denied"  # the tenant allows no host yet
+    allowed = await platform.api.patch(
+        "/v1/tools/http_request", json={"config": {"allowed_hosts": [tool_target.host]}}, headers=headers
+    )
+    assert allowed.status_code == 200, allowed.text
+    got = await _invoke(platform, headers, "http_request", {"url": url}, step=1)
+    assert got.json()["status"] == "succeeded", got.text
+    assert got.json()["output"]["json"]["items"][1]["score"] == 7
+    metadata = await _invoke(
+        platform, headers, "http_request", {"url": "http://169.254.169.254/latest/meta-data/"}, step=2
+    )
+    assert metadata.json()["error"]["kind"] == "denied"
+    # a side effect happens once, however often the call is asked for
+    run_id = uuid.uuid4()
+    path = f"/orders-{uuid.uuid4().hex[:6]}"
+    post = {"url": f"{tool_target.url}{path}", "method": "POST", "json": {"item": "x"}}
+    answers = await asyncio.gather(*(_invoke(platform, headers, "http_request", post, run_id=run_id) for _ in range(5)))
+    assert {a.status_code for a in answers} <= {200, 409}  # 409: asked while the first was still running
+    assert tool_target.hits[path] == 1
+    final = await _invoke(platform, headers, "http_request", post, run_id=run_id)
+    assert final.json()["output"]["status"] == 201
+    assert tool_target.hits[path] == 1
+
+
+async def test_the_ledger_pages_a_runs_calls_in_order_and_the_tenants_newest_first(platform: Platform) -> None:
+    headers = await _tenant(platform)
+    run_id = uuid.uuid4()
+    for step in range(3):
+        made = await _invoke(
+            platform, headers, "text", {"operation": "upper", "text": f"s{step}"}, run_id=run_id, step=step
+        )
+        assert made.status_code == 200, made.text
+    seen, cursor = [], None
+    while True:
+        params = {"run_id": str(run_id), "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await platform.api.get("/v1/tool-calls", params=params, headers=headers)).json()
+        seen += [c["step"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [0, 1, 2]
+    newest = (await platform.api.get("/v1/tool-calls", params={"limit": 1}, headers=headers)).json()
+    assert newest["items"][0]["step"] == 2
+    after = await platform.api.get(
+        "/v1/tool-calls", params={"limit": 5, "cursor": newest["next_cursor"]}, headers=headers
+    )
+    assert [c["step"] for c in after.json()["items"]] == [1, 0]
+    assert_problem(await platform.api.get("/v1/tool-calls", params={"cursor": "nonsense"}, headers=headers), 400)
