@@ -5,6 +5,7 @@ http_request tool against a loopback server, and the ToolCalled events."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -197,3 +198,30 @@ async def test_the_ledger_pages_a_runs_calls_in_order_and_the_tenants_newest_fir
     )
     assert [c["step"] for c in after.json()["items"]] == [1, 0]
     assert_problem(await platform.api.get("/v1/tool-calls", params={"cursor": "nonsense"}, headers=headers), 400)
+
+
+async def test_a_call_whose_executor_died_is_closed_as_interrupted_never_run_again(platform: Platform) -> None:
+    import asyncpg
+
+    headers = await _tenant(platform)
+    tenant_id = (await platform.api.get("/v1/tenant", headers=headers)).json()["tenant_id"]
+    run_id = uuid.uuid4()
+    arguments = {"operation": "upper", "text": "x"}
+    # as an invocation killed mid-call leaves it: claimed, running, and now past its lease
+    conn = await asyncpg.connect(platform.cloud.services.database_url)
+    try:
+        await conn.execute(
+            """INSERT INTO tool_calls (tenant_id, run_id, task_id, step, call_id, tool_name, tool_version, input,
+                                       status, lease_until)
+               VALUES ($1, $2, 't1', 0, 'c1', 'text', 1, $3::jsonb, 'running', now() - interval '1 second')""",
+            uuid.UUID(tenant_id),
+            run_id,
+            json.dumps(arguments),
+        )
+    finally:
+        await conn.close()
+    answer = await _invoke(platform, headers, "text", arguments, run_id=run_id)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["status"], answer.json()["error"]["kind"]) == ("failed", "interrupted")
+    again = await _invoke(platform, headers, "text", arguments, run_id=run_id)
+    assert (again.json()["replayed"], again.json()["error"]["kind"]) == (True, "interrupted")
