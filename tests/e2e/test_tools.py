@@ -116,6 +116,10 @@ async def test_settings_disable_require_approval_and_bound_limits(platform: Plat
         "/v1/tools/http_request", json={"config": {"allowed_hosts": "x"}}, headers=headers
     )
     assert_problem(bad_config, 422)
+    unusable = await platform.api.patch(
+        "/v1/tools/http_request", json={"config": {"allowed_hosts": ["a*.example.com"]}}, headers=headers
+    )
+    assert_problem(unusable, 422)
     approval = await platform.api.patch("/v1/tools/json_query", json={"requires_approval": True}, headers=headers)
     assert approval.json()["requires_approval"] is True
     refused = await _invoke(platform, headers, "json_query", {"data": 1, "query": "@"})

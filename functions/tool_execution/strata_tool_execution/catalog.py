@@ -91,6 +91,7 @@ def _builtins() -> dict[str, ToolDefinition]:
             timeout_s=30.0,
             side_effects=True,
             config_schema=HTTP_CONFIG,
+            config_check="strata_tool_execution.runners:check_http_config",
         ),
         ToolDefinition(
             name="python",

@@ -51,6 +51,13 @@ class ToolDefinition:
     requires_approval: bool = False
     side_effects: bool = False  # reaches outside the platform (the runtime never replays such a call blindly)
     config_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object", "additionalProperties": False})
+    config_check: str | None = None  # "module:function" raising ValueError for a configuration the schema allows
+
+    def check_config(self, config: dict[str, Any]) -> None:
+        """ValueError when `config` is one this tool cannot run with (beyond its schema)."""
+        if self.config_check is not None:
+            check: Callable[[dict[str, Any]], None] = resolve(self.config_check)
+            check(config)
 
     def runner(self) -> Run:
         found: Run = resolve(self.run)

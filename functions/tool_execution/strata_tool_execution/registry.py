@@ -101,6 +101,10 @@ def _check_changes(d: ToolDefinition, changes: dict[str, Any]) -> None:
         error = jsonschemas.first_error(d.config_schema, changes["config"])
         if error is not None:
             raise InvalidInputError(f"config does not fit the {d.name} tool's configuration {error}")
+        try:
+            d.check_config(changes["config"])
+        except ValueError as exc:
+            raise InvalidInputError(f"config cannot be used by the {d.name} tool: {exc}") from exc
 
 
 async def change_settings(tenant_id: UUID, name: str, changes: dict[str, Any], expected: int | None) -> EffectiveTool:

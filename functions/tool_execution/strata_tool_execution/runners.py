@@ -13,15 +13,25 @@ from strata_tool_execution.definitions import ToolContext, ToolFailure
 PRIVATE_HOSTS_ENV = "STRATA_TOOLS_PRIVATE_HOSTS"
 
 
+def check_http_config(config: dict[str, Any]) -> None:
+    """ValueError for an allowlist entry the guard cannot use (checked when a tenant sets it)."""
+    from strata_tool_execution.builtins.http_request import HttpPolicy
+
+    HttpPolicy(allowed_hosts=tuple(config.get("allowed_hosts", ())))
+
+
 async def http(arguments: dict[str, Any], context: ToolContext) -> dict[str, Any]:
     from strata_tool_execution.builtins.http_request import HttpPolicy, HttpToolError, http_request
 
-    policy = HttpPolicy(
-        allowed_hosts=tuple(context.config.get("allowed_hosts", ())),
-        private_hosts=tuple(h for h in os.environ.get(PRIVATE_HOSTS_ENV, "").split(",") if h.strip()),
-        timeout_s=context.timeout_s,
-        max_response_bytes=context.max_output_bytes,
-    )
+    try:
+        policy = HttpPolicy(
+            allowed_hosts=tuple(context.config.get("allowed_hosts", ())),
+            private_hosts=tuple(h.strip() for h in os.environ.get(PRIVATE_HOSTS_ENV, "").split(",") if h.strip()),
+            timeout_s=context.timeout_s,
+            max_response_bytes=context.max_output_bytes,
+        )
+    except ValueError as exc:  # settings saved before a check existed, or a bad operator setting
+        raise ToolFailure("denied", f"the HTTP allowlist cannot be used: {exc}") from exc
     try:
         return await http_request(arguments, policy)
     except HttpToolError as exc:
