@@ -17,7 +17,7 @@ from tests.support.tool_target import ToolTarget
 
 pytestmark = pytest.mark.e2e
 
-BUILTINS = {"http_request", "json_query", "python", "text"}
+BUILTINS = {"document_search", "http_request", "json_query", "python", "text"}
 
 
 async def _tenant(platform: Platform) -> dict[str, str]:
@@ -229,3 +229,19 @@ async def test_a_call_whose_executor_died_is_closed_as_interrupted_never_run_aga
     assert (answer.json()["status"], answer.json()["error"]["kind"]) == ("failed", "interrupted")
     again = await _invoke(platform, headers, "text", arguments, run_id=run_id)
     assert (again.json()["replayed"], again.json()["error"]["kind"]) == (True, "interrupted")
+
+
+async def test_document_search_finds_the_tenants_documents_through_the_data_layer(platform: Platform) -> None:
+    headers = await _tenant(platform)
+    other = await _tenant(platform)
+    for who, title in ((headers, "Quarterly tariff report"), (other, "Tariff notes of another tenant")):
+        made = await platform.api.post(
+            "/v1/documents", json={"title": title, "content": "Tariffs rose by 4 percent. " * 40}, headers=who
+        )
+        assert made.status_code == 201, made.text
+    found = await _invoke(platform, headers, "document_search", {"query": "tariffs", "content_chars": 30})
+    assert found.json()["status"] == "succeeded", found.text
+    documents = found.json()["output"]["documents"]
+    assert [d["title"] for d in documents] == ["Quarterly tariff report"]  # never another tenant's
+    assert documents[0]["content"] == "Tariffs rose by 4 percent. Tar"
+    assert documents[0]["truncated"] is True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from strata_tool_execution.builtins import json_query, text
+from strata_tool_execution.builtins import document_search, json_query, text
 from strata_tool_execution.definitions import ToolDefinition
 
 HTTP_INPUT: dict[str, Any] = {
@@ -92,6 +92,15 @@ def _builtins() -> dict[str, ToolDefinition]:
             side_effects=True,
             config_schema=HTTP_CONFIG,
             config_check="strata_tool_execution.runners:check_http_config",
+        ),
+        ToolDefinition(
+            name="document_search",
+            version=1,
+            description="Search the tenant's documents (full text) and return the best matches with their content.",
+            input_schema=document_search.INPUT_SCHEMA,
+            output_schema=document_search.OUTPUT_SCHEMA,
+            run="strata_tool_execution.builtins.document_search:run",
+            timeout_s=15.0,
         ),
         ToolDefinition(
             name="python",
