@@ -59,6 +59,9 @@ NAMED = {
     ("GET", "/v1/budgets/{budget_id}"): None,
     ("PATCH", "/v1/budgets/{budget_id}"): {"limit_micro_usd": 1},
     ("DELETE", "/v1/budgets/{budget_id}"): None,
+    ("GET", "/v1/plan-templates/{template_id}"): None,
+    ("PATCH", "/v1/plan-templates/{template_id}"): {"description": "B was here"},
+    ("DELETE", "/v1/plan-templates/{template_id}"): None,
 }
 # Reads that are the caller's own (lists, singletons, summaries): B's answer must hold none of A's identifiers.
 OWN_READS = {
@@ -89,6 +92,7 @@ OWN_READS = {
         "/v1/webhooks",
         "/v1/models/usage",
         "/v1/budgets",
+        "/v1/plan-templates",
     )
 }
 # Writes that act on the caller's own tenant only (creates, upserts, settings): after B sends them, A's resources
@@ -108,6 +112,13 @@ OWN_WRITES = {
     ("POST", "/v1/chat/completions"): {"model": "b-model", "messages": [{"role": "user", "content": "hi"}]},
     ("POST", "/v1/models/embeddings"): {"model": "b-model", "input": "hi"},
     ("PATCH", "/v1/tools/{name}"): {"requires_approval": False},
+    ("POST", "/v1/plan-templates"): {
+        "name": "b-template",
+        "patterns": ["b {x}"],
+        "parameters": {"type": "object", "properties": {"x": {"type": "string"}}},
+        "body": {"tasks": [{"task_id": "b", "title": "{{x}}", "kind": "agent"}]},
+    },
+    ("POST", "/v1/plan-templates/match"): {"text": "a goal"},
     ("POST", "/v1/tools/{name}/invoke"): {
         "run_id": str(uuid.UUID(int=9)),
         "task_id": "b-task",
@@ -153,6 +164,7 @@ DUMMY = {
     "tenant_id": str(uuid.UUID(int=6)),
     "model_id": str(uuid.UUID(int=7)),
     "budget_id": str(uuid.UUID(int=8)),
+    "template_id": str(uuid.UUID(int=10)),
 }
 
 
@@ -213,6 +225,18 @@ async def _tenant_a(platform: Platform) -> TenantA:
             headers=headers,
         )
     )
+    plan_template = await _created(
+        await api.post(
+            "/v1/plan-templates",
+            json={
+                "name": f"a-template-{tag}",
+                "patterns": [f"a-{tag} {{x}}"],
+                "parameters": {"type": "object", "properties": {"x": {"type": "string"}}},
+                "body": {"tasks": [{"task_id": "a", "title": "{{x}}", "kind": "agent"}]},
+            },
+            headers=headers,
+        )
+    )
     dead_letter = await _dead_letter(platform, tag)
     params = {
         "agent_id": agent["agent_id"],
@@ -225,8 +249,17 @@ async def _tenant_a(platform: Platform) -> TenantA:
         "session_id": session["session_id"],
         "model_id": model["model_id"],
         "budget_id": budget["budget_id"],
+        "template_id": plan_template["template_id"],
     }
-    identifiers = {platform.tenant_id, f"a-{tag}", f"a-agent-{tag}", f"a-model-{tag}", run_id, *params.values()} - {
+    identifiers = {
+        platform.tenant_id,
+        f"a-{tag}",
+        f"a-agent-{tag}",
+        f"a-model-{tag}",
+        f"a-template-{tag}",
+        run_id,
+        *params.values(),
+    } - {
         "matrix",
         "1",
     }
@@ -263,6 +296,7 @@ async def _snapshot(platform: Platform, a: TenantA) -> dict[str, Any]:
         "dead_letter": f"/v1/dead-letters/{p['dead_letter_id']}",
         "model": f"/v1/models/{p['model_id']}",
         "budget": f"/v1/budgets/{p['budget_id']}",
+        "plan_template": f"/v1/plan-templates/{p['template_id']}",
         "retention": "/v1/retention",
         "tenant": "/v1/tenant",
     }

@@ -3,9 +3,9 @@
 from fastapi import FastAPI
 
 from strata.web import create_service_app
-from strata_planning.routes import goals
+from strata_planning.routes import goals, templates
 
 
 def create_app() -> FastAPI:
     """Build the L05 app (no I/O happens until a request needs it)."""
-    return create_service_app(layer="planning", title="Strata L05 planning", routers=[goals.router])
+    return create_service_app(layer="planning", title="Strata L05 planning", routers=[goals.router, templates.router])

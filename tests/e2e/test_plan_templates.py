@@ -1,0 +1,100 @@
+"""Plan templates through the local cloud: created (refused with reasons when their plan could never run),
+versioned with If-Match, matched to a goal's text with typed parameters, deleted, and private to their tenant."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Platform
+from tests.e2e.test_platform import assert_problem
+
+pytestmark = pytest.mark.e2e
+
+
+def template(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "patterns": ["count the words of {text}"],
+        "parameters": {"type": "object", "properties": {"text": {"type": "string", "maxLength": 1000}}},
+        "body": {
+            "tasks": [
+                {
+                    "task_id": "count",
+                    "title": "Count",
+                    "kind": "tool",
+                    "tool": "text",
+                    "input": {"operation": "count", "text": "{{text}}"},
+                },
+                {
+                    "task_id": "pick",
+                    "title": "Words only",
+                    "kind": "tool",
+                    "tool": "json_query",
+                    "depends_on": ["count"],
+                    "input": {"data": {"$from": "count", "path": "result"}, "query": "words"},
+                },
+            ]
+        },
+    }
+
+
+async def test_a_template_is_created_matched_changed_and_deleted(platform: Platform) -> None:
+    headers = platform.auth((await platform.new_tenant(f"tpl-{uuid.uuid4().hex[:8]}"))["api_key"])
+    made = await platform.api.post("/v1/plan-templates", json=template("words"), headers=headers)
+    assert made.status_code == 201, made.text
+    template_id = made.json()["template_id"]
+    assert made.headers["location"] == f"/v1/plan-templates/{template_id}"
+    assert_problem(await platform.api.post("/v1/plan-templates", json=template("words"), headers=headers), 409)
+
+    matched = await platform.api.post(
+        "/v1/plan-templates/match", json={"text": "Count the words of 'to be or not to be'."}, headers=headers
+    )
+    assert matched.status_code == 200, matched.text
+    answer = matched.json()
+    assert (answer["matched"], answer["template_name"]) == (True, "words")
+    assert answer["parameters"] == {"text": "to be or not to be"}
+    assert answer["plan"]["tasks"][0]["input"] == {"operation": "count", "text": "to be or not to be"}
+    missed = await platform.api.post("/v1/plan-templates/match", json={"text": "write a poem"}, headers=headers)
+    assert missed.json() == {
+        "matched": False,
+        "template_id": None,
+        "template_name": None,
+        "parameters": {},
+        "plan": None,
+    }
+
+    changed = await platform.api.patch(
+        f"/v1/plan-templates/{template_id}",
+        json={"patterns": ["how many words are in {text}"]},
+        headers={**headers, "If-Match": '"v1"'},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.headers["etag"] == '"v2"'
+    stale = await platform.api.patch(
+        f"/v1/plan-templates/{template_id}", json={"description": "x"}, headers={**headers, "If-Match": '"v1"'}
+    )
+    assert_problem(stale, 412)
+    listed = await platform.api.get("/v1/plan-templates", headers=headers)
+    assert [t["name"] for t in listed.json()["items"]] == ["words"]
+    deleted = await platform.api.delete(f"/v1/plan-templates/{template_id}", headers={**headers, "If-Match": '"v2"'})
+    assert deleted.status_code == 204
+    assert_problem(await platform.api.get(f"/v1/plan-templates/{template_id}", headers=headers), 404)
+
+
+async def test_templates_that_could_never_run_are_refused_with_reasons(platform: Platform) -> None:
+    headers = platform.auth((await platform.new_tenant(f"tpl-{uuid.uuid4().hex[:8]}"))["api_key"])
+    cyclic = template("cyclic")
+    cyclic["body"]["tasks"][0]["depends_on"] = ["pick"]
+    refused = await platform.api.post("/v1/plan-templates", json=cyclic, headers=headers)
+    problem = assert_problem(refused, 422)
+    assert any("cycle" in p for p in problem["problems"])
+    undeclared = {**template("undeclared"), "patterns": ["count {words}"]}
+    assert (
+        "words"
+        in assert_problem(await platform.api.post("/v1/plan-templates", json=undeclared, headers=headers), 422)[
+            "detail"
+        ]
+    )
