@@ -186,9 +186,12 @@ async def test_the_ledger_pages_a_runs_calls_in_order_and_the_tenants_newest_fir
             platform, headers, "text", {"operation": "upper", "text": f"s{step}"}, run_id=run_id, step=step
         )
         assert made.status_code == 200, made.text
-    seen, cursor = [], None
+    seen: list[int] = []
+    cursor: str | None = None
     while True:
-        params = {"run_id": str(run_id), "limit": 2, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"run_id": str(run_id), "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
         page = (await platform.api.get("/v1/tool-calls", params=params, headers=headers)).json()
         seen += [c["step"] for c in page["items"]]
         cursor = page["next_cursor"]
