@@ -60,6 +60,9 @@ NAMED = {
     ("PATCH", "/v1/budgets/{budget_id}"): {"limit_micro_usd": 1},
     ("DELETE", "/v1/budgets/{budget_id}"): None,
     ("GET", "/v1/plan-templates/{template_id}"): None,
+    ("GET", "/v1/goals/{goal_id}"): None,
+    ("GET", "/v1/goals/{goal_id}/plans"): None,
+    ("GET", "/v1/plans/{plan_id}"): None,
     ("PATCH", "/v1/plan-templates/{template_id}"): {"description": "B was here"},
     ("DELETE", "/v1/plan-templates/{template_id}"): None,
 }
@@ -119,6 +122,7 @@ OWN_WRITES = {
         "body": {"tasks": [{"task_id": "b", "title": "{{x}}", "kind": "agent"}]},
     },
     ("POST", "/v1/plan-templates/match"): {"text": "a goal"},
+    ("POST", "/v1/goals"): {"text": "b's goal", "strategy": "template"},
     ("POST", "/v1/tools/{name}/invoke"): {
         "run_id": str(uuid.UUID(int=9)),
         "task_id": "b-task",
@@ -165,6 +169,8 @@ DUMMY = {
     "model_id": str(uuid.UUID(int=7)),
     "budget_id": str(uuid.UUID(int=8)),
     "template_id": str(uuid.UUID(int=10)),
+    "goal_id": str(uuid.UUID(int=11)),
+    "plan_id": str(uuid.UUID(int=12)),
 }
 
 
@@ -176,7 +182,7 @@ class TenantA:
 
 
 async def _created(response: Any) -> dict[str, Any]:
-    assert response.status_code in (200, 201), response.text
+    assert response.status_code in (200, 201, 202), response.text
     body: dict[str, Any] = response.json()
     return body
 
@@ -237,6 +243,15 @@ async def _tenant_a(platform: Platform) -> TenantA:
             headers=headers,
         )
     )
+    goal = await _created(
+        await api.post("/v1/goals", json={"text": f"a-{tag} hello", "strategy": "template"}, headers=headers)
+    )
+    for _ in range(300):  # planned from A's template
+        planned = (await api.get(f"/v1/goals/{goal['goal_id']}", headers=headers)).json()
+        if planned["status"] != "submitted":
+            break
+        await asyncio.sleep(0.1)
+    assert planned["status"] == "planned", planned
     dead_letter = await _dead_letter(platform, tag)
     params = {
         "agent_id": agent["agent_id"],
@@ -250,6 +265,8 @@ async def _tenant_a(platform: Platform) -> TenantA:
         "model_id": model["model_id"],
         "budget_id": budget["budget_id"],
         "template_id": plan_template["template_id"],
+        "goal_id": goal["goal_id"],
+        "plan_id": planned["plan_id"],
     }
     identifiers = {
         platform.tenant_id,
@@ -297,6 +314,8 @@ async def _snapshot(platform: Platform, a: TenantA) -> dict[str, Any]:
         "model": f"/v1/models/{p['model_id']}",
         "budget": f"/v1/budgets/{p['budget_id']}",
         "plan_template": f"/v1/plan-templates/{p['template_id']}",
+        "goal": f"/v1/goals/{p['goal_id']}",
+        "plan": f"/v1/plans/{p['plan_id']}",
         "retention": "/v1/retention",
         "tenant": "/v1/tenant",
     }

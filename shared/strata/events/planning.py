@@ -46,3 +46,14 @@ class PlanCreated(Event):
     estimated_cost_micro_usd: MicroUsd
     signature: str = Field(max_length=512, description="Signature over the plan's canonical JSON")
     supersedes_version: int | None = Field(default=None, ge=1, description="Set when this is a replan")
+
+
+class GoalRejected(Event):
+    """Planning could not make a runnable plan for the goal (no template matched and the model's plans stayed
+    invalid, or the plan would break the goal's constraints); `reasons` say why."""
+
+    DETAIL_TYPE = "GoalRejected"
+    SOURCE = "strata.planning"
+    AGGREGATE: ClassVar[str] = "goal_id"
+    goal_id: UUID
+    reasons: list[str] = Field(min_length=1, max_length=50)
