@@ -107,3 +107,38 @@ async def test_an_idempotency_key_makes_a_retried_create_harmless(platform: Plat
     assert_problem(changed, 422)
     listed = (await platform.api.get("/v1/agents", headers=headers)).json()["items"]
     assert [a["name"] for a in listed] == ["once"]
+
+
+async def test_an_agent_carries_what_the_runtime_runs_it_with(platform: Platform) -> None:
+    headers = await _tenant_headers(platform)
+    definition = {
+        "name": "researcher",
+        "system_prompt": "You research carefully and cite sources.",
+        "model": {"name": "gpt", "capabilities": ["tools"], "strategy": "quality", "temperature": 0.2},
+        "tools": ["http_request", "document_search"],
+        "max_steps": 8,
+    }
+    created = await platform.api.post("/v1/agents", json=definition, headers=headers)
+    assert created.status_code == 201, created.text
+    agent = created.json()
+    assert (agent["system_prompt"], agent["tools"], agent["max_steps"]) == (
+        definition["system_prompt"],
+        ["http_request", "document_search"],
+        8,
+    )
+    assert agent["model"] == {
+        "name": "gpt",
+        "capabilities": ["tools"],
+        "min_context": 0,
+        "strategy": "quality",
+        "temperature": 0.2,
+    }
+    url = f"/v1/agents/{agent['agent_id']}"
+    # null tools: every tool of the tenant
+    opened = await platform.api.patch(url, json={"tools": None, "max_steps": 30}, headers=headers)
+    assert (opened.json()["tools"], opened.json()["max_steps"]) == (None, 30)
+    assert (await platform.api.get(url, headers=headers)).json()["tools"] is None
+    defaults = (await platform.api.post("/v1/agents", json={"name": "plain"}, headers=headers)).json()
+    assert (defaults["system_prompt"], defaults["tools"], defaults["max_steps"]) == ("", None, 20)
+    for bad in ({"tools": ["Not A Tool"]}, {"max_steps": 0}, {"model": {"strategy": "random"}}):
+        assert_problem(await platform.api.patch(url, json=bad, headers=headers), 422)

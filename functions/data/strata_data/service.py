@@ -19,7 +19,7 @@ STATUS_MOVES = {
     "paused": {"paused", "active", "retired"},
     "retired": {"retired"},
 }
-UPDATABLE = ("description", "capabilities", "metadata", "status")
+UPDATABLE = ("description", "capabilities", "metadata", "system_prompt", "model", "tools", "max_steps", "status")
 
 
 def mint_did(agent_id: UUID) -> str:
@@ -28,7 +28,7 @@ def mint_did(agent_id: UUID) -> str:
 
 
 def _cache_key(tenant_id: UUID, agent_id: UUID) -> str:
-    return f"strata:{tenant_id}:agent:{agent_id}"
+    return f"strata:{tenant_id}:agent:v2:{agent_id}"  # v2: with the agent's definition (entries of v1 lack it)
 
 
 async def create_agent(tenant_id: UUID, fields: dict[str, Any], correlation_id: str) -> dict[str, Any]:
@@ -41,6 +41,10 @@ async def create_agent(tenant_id: UUID, fields: dict[str, Any], correlation_id: 
         "description": "",
         "capabilities": [],
         "metadata": {},
+        "system_prompt": "",
+        "model": {},
+        "tools": None,
+        "max_steps": 20,
         **fields,
     }
     try:

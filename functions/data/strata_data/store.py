@@ -15,13 +15,17 @@ if TYPE_CHECKING:  # asyncpg itself loads with the pool, not at cold start
     import asyncpg
 
 
-AGENT_COLUMNS = "agent_id, name, did, description, capabilities, metadata, status, version, updated_at, deleted_at"
+AGENT_COLUMNS = (
+    "agent_id, name, did, description, capabilities, metadata, system_prompt, model, tools, max_steps, status, version,"
+    " updated_at, deleted_at"
+)
 
 
 async def insert_agent(conn: asyncpg.Connection, tenant_id: UUID, agent: dict[str, Any]) -> dict[str, Any]:
     row = await conn.fetchrow(
-        f"""INSERT INTO agents (agent_id, tenant_id, name, did, description, capabilities, metadata)
-            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {AGENT_COLUMNS}, created_at""",  # noqa: S608
+        f"""INSERT INTO agents (agent_id, tenant_id, name, did, description, capabilities, metadata, system_prompt,
+                                   model, tools, max_steps)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {AGENT_COLUMNS}, created_at""",  # noqa: S608
         agent["agent_id"],
         tenant_id,
         agent["name"],
@@ -29,6 +33,10 @@ async def insert_agent(conn: asyncpg.Connection, tenant_id: UUID, agent: dict[st
         agent["description"],
         agent["capabilities"],
         agent["metadata"],
+        agent["system_prompt"],
+        agent["model"],
+        agent["tools"],
+        agent["max_steps"],
     )
     assert row is not None
     return dict(row)

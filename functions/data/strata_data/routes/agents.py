@@ -19,6 +19,19 @@ router = APIRouter(tags=["agents"])
 Status = Literal["active", "paused", "retired"]
 Capability = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
 Metadata = Annotated[dict[str, Any], Field(max_length=50)]
+ToolName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+NULLABLE = {"tools"}  # null is a value here: every tool of the tenant
+
+
+class AgentModel(BaseModel):
+    """Which model the agent's turns use: a catalogue name, else requirements the model gateway routes by."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200, description="A catalogue model name")
+    capabilities: list[Capability] = Field(default_factory=list, max_length=6, description="e.g. tools, json")
+    min_context: int = Field(default=0, ge=0, le=10_000_000)
+    strategy: Literal["cheapest", "fastest", "quality"] = "quality"
+    temperature: float | None = Field(default=None, ge=0, le=2)
 
 
 class Agent(BaseModel):
@@ -28,6 +41,10 @@ class Agent(BaseModel):
     description: str
     capabilities: list[str]
     metadata: dict[str, Any]
+    system_prompt: str
+    model: AgentModel
+    tools: list[str] | None = Field(description="The tools the agent may call; null: every tool of the tenant")
+    max_steps: int = Field(description="Most model turns in one task")
     status: Status
     version: int
     created_at: datetime
@@ -41,6 +58,10 @@ class AgentCreate(BaseModel):
     description: str = Field(default="", max_length=2000)
     capabilities: list[Capability] = Field(default_factory=list, max_length=50)
     metadata: Metadata = Field(default_factory=dict)
+    system_prompt: str = Field(default="", max_length=20_000)
+    model: AgentModel = Field(default_factory=AgentModel)
+    tools: list[ToolName] | None = Field(default=None, max_length=200, description="null: every tool of the tenant")
+    max_steps: int = Field(default=20, ge=1, le=1000)
 
 
 class AgentUpdate(BaseModel):
@@ -48,6 +69,10 @@ class AgentUpdate(BaseModel):
     description: str | None = Field(default=None, max_length=2000)
     capabilities: list[Capability] | None = Field(default=None, max_length=50)
     metadata: Metadata | None = None
+    system_prompt: str | None = Field(default=None, max_length=20_000)
+    model: AgentModel | None = None
+    tools: list[ToolName] | None = Field(default=None, max_length=200, description="null: every tool of the tenant")
+    max_steps: int | None = Field(default=None, ge=1, le=1000)
     status: Status | None = None
 
 
@@ -103,7 +128,7 @@ async def update_agent(
     agent = await service.update_agent(
         principal.tenant_id,
         agent_id,
-        {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None},
+        {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None or k in NULLABLE},
         expected_version(request),
         request.state.correlation_id,
     )
