@@ -57,8 +57,9 @@ def _api(url: str, path: str, key: str | None = None, body: Any = None) -> tuple
 
 
 def run_demo(api_url: str, key: str) -> None:
-    """What the platform can carry end to end today: register an agent, see its event archived by L01, and ask
-    a model (routed by L04 to the cheapest that can answer in JSON; the embedded model by default)."""
+    """What the platform can carry end to end today: register an agent, see its event archived by L01, ask a
+    model (routed by L04 to the cheapest that can answer in JSON; the embedded model by default), and submit a
+    goal that L05 plans from a template into a signed task graph."""
     name = f"demo-agent-{int(time.time())}"
     status, agent = _api(api_url, "/v1/agents", key, {"name": name, "capabilities": ["search", "summarise"]})
     if status != 201:
@@ -67,6 +68,57 @@ def run_demo(api_url: str, key: str) -> None:
     console.print(f"demo: registered agent [bold]{name}[/bold] ({agent['did']})")
     _await_archived(api_url, key, agent["agent_id"])
     _ask_a_model(api_url, key)
+    _plan_a_goal(api_url, key)
+
+
+DEMO_TEMPLATE = {
+    "name": "demo-word-count",
+    "description": "Count the words of a text, then keep only the word count.",
+    "patterns": ["count the words of {text}"],
+    "parameters": {"type": "object", "properties": {"text": {"type": "string", "maxLength": 10000}}},
+    "body": {
+        "tasks": [
+            {
+                "task_id": "count",
+                "title": "Count characters, words and lines",
+                "kind": "tool",
+                "tool": "text",
+                "input": {"operation": "count", "text": "{{text}}"},
+            },
+            {
+                "task_id": "words",
+                "title": "Keep the word count",
+                "kind": "tool",
+                "tool": "json_query",
+                "depends_on": ["count"],
+                "input": {"data": {"$from": "count", "path": "result"}, "query": "words"},
+            },
+        ]
+    },
+}
+
+
+def _plan_a_goal(api_url: str, key: str) -> None:
+    status, made = _api(api_url, "/v1/plan-templates", key, DEMO_TEMPLATE)
+    if status not in (201, 409):  # 409: a previous demo made it
+        console.print(f"[yellow]demo: creating a plan template answered {status}: {made}[/yellow]")
+        return
+    text = "Count the words of 'Strata plans goals into signed task graphs'"
+    status, goal = _api(api_url, "/v1/goals", key, {"text": text, "strategy": "template"})
+    if status != 202:
+        console.print(f"[yellow]demo: submitting a goal answered {status}: {goal}[/yellow]")
+        return
+    console.print(f"demo: submitted the goal [bold]{text}[/bold]")
+    deadline = time.monotonic() + 30
+    while goal["status"] == "submitted" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        _, goal = _api(api_url, f"/v1/goals/{goal['goal_id']}", key)
+    if goal["status"] != "planned":
+        console.print(f"[yellow]demo: the goal was not planned ({goal['status']}): {goal.get('reasons')}[/yellow]")
+        return
+    _, plan = _api(api_url, f"/v1/plans/{goal['plan_id']}", key)
+    steps = " -> ".join(f"{t['task_id']} ({t['tool']})" for t in plan["body"]["tasks"])
+    console.print(f"demo: L05 planned it from a template: {steps}, signed {plan['signature'][:24]}...")
 
 
 def _await_archived(api_url: str, key: str, agent_id: str) -> None:
