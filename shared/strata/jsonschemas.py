@@ -4,6 +4,7 @@ the first way a value fails one, as one readable line. Validators are compiled o
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -28,10 +29,26 @@ def check_schema(schema: dict[str, Any], what: str) -> None:
         raise InvalidInputError(f"{what} is not a valid JSON Schema: {exc.message}") from exc
 
 
-def first_error(schema: dict[str, Any], value: Any) -> str | None:
-    """Where and why `value` fails `schema` (e.g. "at items/0: 'x' is not of type 'integer'"); None if it passes."""
-    error = next(iter(_validator(json.dumps(schema, sort_keys=True)).iter_errors(value)), None)
-    if error is None:
-        return None
-    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-    return f"at {where}: {error.message}"
+def first_error(schema: dict[str, Any], value: Any, unknown: Callable[[Any], bool] | None = None) -> str | None:
+    """Where and why `value` fails `schema` (e.g. "at items/0: 'x' is not of type 'integer'"); None if it passes.
+    `unknown`: parts of `value` not known yet (e.g. a plan's references to earlier outputs); errors at or inside
+    such a part do not count."""
+    for error in _validator(json.dumps(schema, sort_keys=True)).iter_errors(value):
+        if unknown is not None and _inside_unknown(value, list(error.absolute_path), unknown):
+            continue
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        return f"at {where}: {error.message}"
+    return None
+
+
+def _inside_unknown(value: Any, path: list[Any], unknown: Callable[[Any], bool]) -> bool:
+    node = value
+    for part in [None, *path]:
+        if part is not None:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                return False
+        if unknown(node):
+            return True
+    return False

@@ -128,6 +128,13 @@ async def test_an_invalid_plan_is_repaired_once_else_the_goal_is_rejected_with_r
     assert any("'teleport', which does not exist" in r for r in rejected["reasons"]), rejected["reasons"]
     assert rejected["plan_id"] is None
 
+    # a tool task whose known input does not fit the tool (json_query needs a query)
+    unfit = {"tasks": [{"task_id": "a", "title": "a", "kind": "tool", "tool": "json_query", "input": {"data": [1]}}]}
+    providers.openai.script(Reply(json_answer=unfit), Reply(json_answer=unfit))
+    misfit = await _settled(platform, headers, await _submit(platform, headers, text="Query it", strategy="llm"))
+    assert misfit["status"] == "rejected"
+    assert any("does not fit the json_query tool" in r and "'query'" in r for r in misfit["reasons"]), misfit["reasons"]
+
 
 async def test_constraints_refuse_plans_that_break_them(platform: Platform, providers: Providers) -> None:
     headers = await _tenant(platform, providers)

@@ -14,10 +14,10 @@ from uuid import UUID
 from aws_lambda_powertools import Logger
 from pydantic import Field, ValidationError
 
-from strata import peers
+from strata import jsonschemas, peers
 from strata.config import Settings
 from strata.events.planning import GoalConstraints, GoalSubmitted
-from strata.plans import PlanBody, problems
+from strata.plans import REFERENCE, PlanBody, problems
 from strata_planning import goals, template_store, templates
 
 logger = Logger(child=True)
@@ -86,12 +86,20 @@ def check(body: PlanBody, tools: dict[str, dict[str, Any]], constraints: GoalCon
             found.append(f"task {task.task_id} uses the tool {task.tool!r}, which is disabled for this tenant")
         elif allowed is not None and task.tool not in allowed:
             found.append(f"task {task.task_id} uses the tool {task.tool!r}, which the goal's constraints do not allow")
+        else:  # what is known of the input now must fit the tool (references are filled in when the task runs)
+            wrong = jsonschemas.first_error(tool["input_schema"], task.input, unknown=is_reference)
+            if wrong is not None:
+                found.append(f"task {task.task_id}: the input does not fit the {task.tool} tool {wrong}")
     cost = sum(t.estimated_cost_micro_usd for t in body.tasks)
     if constraints.budget_micro_usd is not None and cost > constraints.budget_micro_usd:
         found.append(
             f"the plan is estimated at {cost} micro-USD, over the goal's budget of {constraints.budget_micro_usd}"
         )
     return found
+
+
+def is_reference(value: Any) -> bool:
+    return isinstance(value, dict) and REFERENCE in value
 
 
 async def _tools(tenant_id: UUID, correlation_id: str) -> dict[str, dict[str, Any]]:
