@@ -66,13 +66,20 @@ async def test_a_call_runs_once_and_a_repeat_returns_the_recorded_result(platfor
     assert_problem(other, 409)
     calls = await platform.api.get("/v1/tool-calls", params={"run_id": str(run_id)}, headers=headers)
     assert [c["call_id"] for c in calls.json()["items"]] == ["c1"]
-    for _ in range(100):  # ToolCalled: the call, and the replay marked as such
+    # a call that happened is answered as it happened, even once the tool is disabled
+    assert (
+        await platform.api.patch("/v1/tools/json_query", json={"enabled": False}, headers=headers)
+    ).status_code == 200
+    after = await _invoke(platform, headers, "json_query", arguments, run_id=run_id)
+    assert (after.status_code, after.json()["replayed"]) == (200, True)
+    assert_problem(await _invoke(platform, headers, "json_query", arguments, run_id=run_id, call_id="new"), 403)
+    for _ in range(100):  # ToolCalled: the call, and the replays marked as such
         events = await platform.api.get("/v1/events", params={"detail_type": "ToolCalled"}, headers=headers)
         items = events.json()["items"]
-        if len(items) >= 2:
+        if len(items) >= 3:
             break
         await asyncio.sleep(0.1)
-    assert sorted(e["detail"]["replayed"] for e in items) == [False, True]
+    assert sorted(e["detail"]["replayed"] for e in items) == [False, True, True]
 
 
 async def test_bad_input_is_refused_and_nothing_is_recorded(platform: Platform) -> None:

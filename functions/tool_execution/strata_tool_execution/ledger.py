@@ -48,7 +48,11 @@ def _view(row: dict[str, Any], replayed: bool) -> dict[str, Any]:
 async def invoke(
     tenant_id: UUID, correlation_id: str, name: str, arguments: dict[str, Any], key: CallKey
 ) -> dict[str, Any]:
-    """Run the call once; the recorded call (`replayed` when it had already been made)."""
+    """Run the call once; the recorded call (`replayed` when it had already been made, whatever the tool's
+    settings are now: a call that happened is answered as it happened)."""
+    recorded = await _recorded(tenant_id, key)
+    if recorded is not None:
+        return await _replay(tenant_id, correlation_id, recorded, name, arguments, key)
     tool = await registry.tool(tenant_id, name)
     if not tool.enabled:
         raise ForbiddenError(f"the tool {name!r} is disabled for this tenant")
@@ -78,6 +82,19 @@ async def invoke(
         failure = ToolFailure("timeout", f"the tool did not finish within {tool.timeout_s} s")
     row = await _finish(tenant_id, correlation_id, key, name, tool.definition.version, output, failure, started)
     return _view(row, replayed=False)
+
+
+async def _recorded(tenant_id: UUID, key: CallKey) -> dict[str, Any] | None:
+    rows = await db.fetch(
+        f"""SELECT {COLUMNS}, lease_until < now() AS lease_over FROM tool_calls
+            WHERE run_id = $1 AND task_id = $2 AND step = $3 AND call_id = $4""",  # noqa: S608 - constant columns
+        key.run_id,
+        key.task_id,
+        key.step,
+        key.call_id,
+        tenant_id=tenant_id,
+    )
+    return dict(rows[0]) if rows else None
 
 
 async def _claim(
