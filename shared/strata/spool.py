@@ -66,19 +66,30 @@ class Batch:
 _batch: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("spool_batch", default=None)
 
 
+def begin() -> tuple[Batch, contextvars.Token[Batch | None]]:
+    """Open the current request's batch (the middleware's hot path: `end` it in a `finally`)."""
+    batch = Batch()
+    return batch, _batch.set(batch)
+
+
+async def end(batch: Batch, token: contextvars.Token[Batch | None]) -> None:
+    """Close the batch and send what it gathered in one round trip (nothing to send: no round trip)."""
+    _batch.reset(token)
+    batch.closed = True
+    if batch.items or batch.writes:
+        await send(batch.items, batch.writes)
+
+
 @asynccontextmanager
 async def request_batch() -> AsyncIterator[Batch]:
     """Gather what a request puts on spools (and the writes it defers) and send it all in one round trip when the
     block ends (still before the response leaves the function). Work the request spawns that outlives the block
     sends its own."""
-    batch = Batch()
-    token = _batch.set(batch)
+    batch, token = begin()
     try:
         yield batch
     finally:
-        _batch.reset(token)
-        batch.closed = True
-        await send(batch.items, batch.writes)
+        await end(batch, token)
 
 
 def _open_batch() -> Batch | None:

@@ -7,8 +7,8 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -244,12 +244,18 @@ class RequestContextMiddleware:
             await send(message)
 
         # what the request spools (its request-log entry, metered model usage) leaves in one round trip at the end
-        async with spool.request_batch(), _deferring(charge):
+        batch, token = spool.begin()
+        deferred = _defer(charge)
+        try:
             try:
                 await self.app(scope, receive, send_with_ids)
             finally:
                 if context is not None and context.get("tenant_id"):
                     await _log_request(scope, event, context, outcome, int(length), started)
+        finally:
+            if deferred is not None:
+                await _undefer(charge, deferred)
+            await spool.end(batch, token)
 
 
 async def _log_request(
@@ -309,24 +315,25 @@ def _deferred_charge(context: dict[str, Any] | None) -> DeferredCharge | None:
     return ratelimit.DeferredCharge(ratelimit.request_buckets(str(principal.tenant_id), principal.principal_id, tier))
 
 
-@asynccontextmanager
-async def _deferring(charge: DeferredCharge | None) -> AsyncIterator[None]:
-    """Hand the request's charge to the route; if the route never decided it (it failed first), charge it now."""
+def _defer(charge: DeferredCharge | None) -> Token[DeferredCharge | None] | None:
+    """Hand the request's charge to the route (None: nothing deferred)."""
     if charge is None:
-        yield
-        return
+        return None
     from strata import ratelimit
 
-    token = ratelimit.defer(charge)
-    try:
-        yield
-    finally:
-        ratelimit.undefer(token)
-        if not charge.decided:
-            try:
-                await ratelimit.charge_buckets(charge.buckets)
-            except Exception as exc:  # the request is answered already; only its charge is lost
-                logger.warning("rate limiter unavailable", extra={"error": str(exc)[:300]})
+    return ratelimit.defer(charge)
+
+
+async def _undefer(charge: DeferredCharge | None, token: Token[DeferredCharge | None]) -> None:
+    """Take the charge back; if the route never decided it (it failed first), charge it now."""
+    from strata import ratelimit
+
+    ratelimit.undefer(token)
+    if charge is not None and not charge.decided:
+        try:
+            await ratelimit.charge_buckets(charge.buckets)
+        except Exception as exc:  # the request is answered already; only its charge is lost
+            logger.warning("rate limiter unavailable", extra={"error": str(exc)[:300]})
 
 
 def _header_pairs(decision: Decision) -> list[tuple[bytes, bytes]]:
