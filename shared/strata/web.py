@@ -36,7 +36,7 @@ from strata.idempotency import IdempotencyMiddleware
 from strata.scopes import SCOPES
 
 if TYPE_CHECKING:
-    from strata.ratelimit import Decision, DeferredCharge
+    from strata.ratelimit import Bucket, Decision, DeferredCharge
 
 logger = Logger(child=True)
 
@@ -281,38 +281,39 @@ async def _log_request(
     await requestlog.record(entry)
 
 
-def _limited_principal(context: dict[str, Any] | None) -> Principal | None:
-    """Whose buckets an authenticated request is charged to; None for public routes and service calls."""
+def _request_buckets(context: dict[str, Any] | None) -> list[Bucket] | None:
+    """The key's and tenant's buckets an authenticated request is charged to; None for public routes and service
+    calls (and a context that names no valid caller: the route's own check answers 401)."""
     if context is None or context.get("kind") == "service":
         return None
     try:
-        return Principal.from_context(context)
+        principal = Principal.from_context(context)
     except UnauthorizedError:
-        return None  # the route's own check answers 401
+        return None
+    from strata import ratelimit
+
+    tier = ratelimit.tier(principal.tier)
+    return ratelimit.request_buckets(str(principal.tenant_id), principal.principal_id, tier)
 
 
 async def _rate_limit(context: dict[str, Any] | None) -> Decision | None:
-    """Charge an authenticated request to its key's and tenant's buckets; None for public routes, service calls,
-    and (when configured to fail open) an unreachable Redis."""
-    principal = _limited_principal(context)
-    if principal is None:
+    """Charge an authenticated request to its buckets; None for public routes, service calls, and (when
+    configured to fail open) an unreachable Redis."""
+    buckets = _request_buckets(context)
+    if buckets is None:
         return None
     from strata import ratelimit
 
-    tier = ratelimit.tier(principal.tier)
-    return await ratelimit.charge_or_policy(
-        ratelimit.request_buckets(str(principal.tenant_id), principal.principal_id, tier)
-    )
+    return await ratelimit.charge_or_policy(buckets)
 
 
 def _deferred_charge(context: dict[str, Any] | None) -> DeferredCharge | None:
-    principal = _limited_principal(context)
-    if principal is None:
+    buckets = _request_buckets(context)
+    if buckets is None:
         return None
     from strata import ratelimit
 
-    tier = ratelimit.tier(principal.tier)
-    return ratelimit.DeferredCharge(ratelimit.request_buckets(str(principal.tenant_id), principal.principal_id, tier))
+    return ratelimit.DeferredCharge(buckets)
 
 
 def _defer(charge: DeferredCharge | None) -> Token[DeferredCharge | None] | None:

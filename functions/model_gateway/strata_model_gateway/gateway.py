@@ -102,17 +102,22 @@ def _limit_buckets(call: Call, tokens: int) -> list[ratelimit.Bucket]:
     ]
 
 
-def _charged_buckets(call: Call, tokens: int) -> tuple[ratelimit.DeferredCharge | None, list[ratelimit.Bucket]]:
+Charged = tuple[ratelimit.DeferredCharge | None, list[ratelimit.Bucket]]  # the request's own charge; every bucket
+
+
+def _charged_buckets(call: Call, tokens: int) -> Charged:
     """The buckets a call's one script charges: the request's own (when the middleware deferred them to this
     route), then the tenant's model requests and tokens per minute (its tier's); all or nothing."""
     request = ratelimit.deferred()
     return request, (request.buckets if request is not None else []) + _limit_buckets(call, tokens)
 
 
-async def enforce_rate_limits(call: Call, tokens: int, prefetched: Any = cache.NOT_FETCHED) -> None:
+async def enforce_rate_limits(
+    call: Call, tokens: int, prefetched: Any = cache.NOT_FETCHED, charged: Charged | None = None
+) -> None:
     """The request's own limits (when deferred here) and the tenant's model limits, charged in one Redis script
-    (`prefetched`: its answer, already fetched with the call's other reads)."""
-    request, buckets = _charged_buckets(call, tokens)
+    (`prefetched`: its answer, already fetched with the call's other reads, for the buckets `charged` names)."""
+    request, buckets = charged if charged is not None else _charged_buckets(call, tokens)
     own = len(request.buckets) if request is not None else 0
     try:
         if prefetched is cache.NOT_FETCHED:
@@ -144,8 +149,7 @@ class Prefetched:
     breakers: dict[str, Any] = field(default_factory=dict)  # provider -> [state, failures]
 
 
-async def _prefetch(call: Call, tokens: int, answer_key: str | None) -> Prefetched:
-    _, buckets = _charged_buckets(call, tokens)
+async def _prefetch(call: Call, buckets: list[ratelimit.Bucket], answer_key: str | None) -> Prefetched:
     try:
         sha = await cache.script_sha(ratelimit.TOKEN_BUCKETS)
         keys, args = ratelimit.script_arguments(buckets)
@@ -305,8 +309,9 @@ async def _prepare(
     max_tokens = call.max_tokens or settings().model_default_max_tokens
     tokens = estimate_tokens(call)
     keys = _cache_keys(call, max_tokens) if use_cache else None
-    prefetched = await _prefetch(call, tokens + max_tokens, keys.exact if keys else None)
-    await enforce_rate_limits(call, tokens + max_tokens, prefetched.limits)
+    charged = _charged_buckets(call, tokens + max_tokens)
+    prefetched = await _prefetch(call, charged[1], keys.exact if keys else None)
+    await enforce_rate_limits(call, tokens + max_tokens, prefetched.limits, charged)
     entries = await catalogue.entries(call.tenant_id, prefetched.catalogue)
     candidates = await routing.candidates(
         entries,

@@ -84,16 +84,15 @@ async def invoke(
     return _view(row, replayed=False)
 
 
+RECORDED = (
+    f"SELECT {COLUMNS}, lease_until < now() AS lease_over FROM tool_calls "  # noqa: S608 - constant columns
+    "WHERE run_id = $1 AND task_id = $2 AND step = $3 AND call_id = $4"
+)
+
+
 async def _recorded(tenant_id: UUID, key: CallKey) -> dict[str, Any] | None:
-    rows = await db.fetch(
-        f"""SELECT {COLUMNS}, lease_until < now() AS lease_over FROM tool_calls
-            WHERE run_id = $1 AND task_id = $2 AND step = $3 AND call_id = $4""",  # noqa: S608 - constant columns
-        key.run_id,
-        key.task_id,
-        key.step,
-        key.call_id,
-        tenant_id=tenant_id,
-    )
+    """The call recorded under the key, if any (with whether its lease has passed)."""
+    rows = await db.fetch(RECORDED, key.run_id, key.task_id, key.step, key.call_id, tenant_id=tenant_id)
     return dict(rows[0]) if rows else None
 
 
@@ -119,14 +118,7 @@ async def _claim(
         )
         if inserted:
             return None
-        row = await conn.fetchrow(
-            f"""SELECT {COLUMNS}, lease_until < now() AS lease_over FROM tool_calls
-                WHERE run_id = $1 AND task_id = $2 AND step = $3 AND call_id = $4 FOR UPDATE""",  # noqa: S608
-            key.run_id,
-            key.task_id,
-            key.step,
-            key.call_id,
-        )
+        row = await conn.fetchrow(RECORDED, key.run_id, key.task_id, key.step, key.call_id)
     assert row is not None
     return dict(row)
 

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from strata import db, jsonschemas
-from strata.errors import ConflictError, InvalidInputError, NotFoundError
+from strata.errors import InvalidInputError, NotFoundError
 from strata.etags import check_version
 from strata_tool_execution.catalog import BUILTINS
 from strata_tool_execution.definitions import ToolDefinition
@@ -135,6 +135,5 @@ async def change_settings(tenant_id: UUID, name: str, changes: dict[str, Any], e
             merged["limits"],
             merged["config"],
         )
-    if saved is None:
-        raise ConflictError("the settings changed meanwhile; retry")
+    assert saved is not None  # an upsert always returns its row
     return _effective(d, dict(saved))
