@@ -236,6 +236,17 @@ async def test_the_result_counts_towards_the_output_limit() -> None:
     assert run.stdout == "a" * 1000 + "\n"
 
 
+async def test_output_and_result_under_the_limit_each_but_over_it_together_is_output_limit() -> None:
+    code = "print('a' * 30_000)\nresult = 'x' * 30_000"
+    run = await run_python(code, {}, SandboxLimits(max_output_bytes=50_000))
+    assert run.outcome == "output_limit", run.detail
+    assert run.result is None
+    assert run.stdout == "a" * 30_000 + "\n"
+    fits = await run_python(code, {}, SandboxLimits(max_output_bytes=70_000))
+    assert fits.outcome == "ok", fits.detail
+    assert fits.result == "x" * 30_000
+
+
 async def test_files_are_capped_by_the_file_size_limit() -> None:
     run = await run_python("open('big.bin', 'wb').write(b'x' * 2_000_000)", {}, SandboxLimits(max_file_bytes=1_000_000))
     assert run.outcome == "error"

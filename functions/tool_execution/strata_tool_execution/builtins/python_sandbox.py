@@ -100,6 +100,7 @@ _REPORT_TAG = "strata_sandbox_report"
 _CHILD_OUTCOMES = frozenset({"ok", "error", "memory", "denied"})
 _CHUNK_BYTES = 65536
 _REAP_TIMEOUT_S = 5.0
+_REPORT_OVERHEAD_BYTES = 4096  # the report line's own fields around the result (its detail is one line)
 _MEMORY_MARKERS = (b"MemoryError", b"Cannot allocate memory", b"out of memory")
 
 # The child's side. It runs before (and around) the user code in the child interpreter, so it can use only the
@@ -603,7 +604,7 @@ class _Run:
             _feed(proc.stdin, request),
             self._pump(proc.stdout, self.stdout, overflow),
             self._pump(proc.stderr, self.stderr, overflow),
-            self._pump(reader, self.channel, overflow),
+            self._pump_channel(reader, overflow),
             proc.wait(),
         )
         try:
@@ -620,6 +621,17 @@ class _Run:
             room = max(self.limits.max_output_bytes - self.used, 0)
             sink += chunk[:room]
             self.used += min(len(chunk), room)
+            if len(chunk) > room:
+                overflow()
+                return
+
+    async def _pump_channel(self, reader: asyncio.StreamReader, overflow: Callable[[], None]) -> None:
+        """Copy the report channel under a budget of its own (the report is written after the code's output, but the
+        pipes are drained in no particular order, so a large result must not take the room of what was printed
+        first); the result's share of the shared budget is settled in `conclude`."""
+        while chunk := await reader.read(_CHUNK_BYTES):
+            room = max(self.limits.max_output_bytes + _REPORT_OVERHEAD_BYTES - len(self.channel), 0)
+            self.channel += chunk[:room]
             if len(chunk) > room:
                 overflow()
                 return
@@ -641,6 +653,9 @@ class _Run:
         report = _parse_report(bytes(self.channel)) if returncode == 0 else None
         if report is not None:
             outcome, detail, result = report
+            if self.used + len(json.dumps(result)) > limits.max_output_bytes:
+                self.output_exceeded = True
+                return done("output_limit", f"output and result passed the limit of {limits.max_output_bytes} bytes")
             if outcome == "ok":
                 return done("ok", f"finished in {duration_ms:.0f} ms", result)
             if outcome == "memory":
