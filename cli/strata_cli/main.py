@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,7 +60,7 @@ def _api(url: str, path: str, key: str | None = None, body: Any = None) -> tuple
 def run_demo(api_url: str, key: str) -> None:
     """What the platform can carry end to end today: register an agent, see its event archived by L01, ask a
     model (routed by L04 to the cheapest that can answer in JSON; the embedded model by default), and submit a
-    goal that L05 plans from a template into a signed task graph."""
+    goal that L05 plans from a template into a signed task graph, L08 approves and L02 runs to completion."""
     name = f"demo-agent-{int(time.time())}"
     status, agent = _api(api_url, "/v1/agents", key, {"name": name, "capabilities": ["search", "summarise"]})
     if status != 201:
@@ -68,7 +69,7 @@ def run_demo(api_url: str, key: str) -> None:
     console.print(f"demo: registered agent [bold]{name}[/bold] ({agent['did']})")
     _await_archived(api_url, key, agent["agent_id"])
     _ask_a_model(api_url, key)
-    _plan_a_goal(api_url, key)
+    _run_a_goal(api_url, key)
 
 
 DEMO_TEMPLATE = {
@@ -98,7 +99,7 @@ DEMO_TEMPLATE = {
 }
 
 
-def _plan_a_goal(api_url: str, key: str) -> None:
+def _run_a_goal(api_url: str, key: str) -> None:
     status, made = _api(api_url, "/v1/plan-templates", key, DEMO_TEMPLATE)
     if status not in (201, 409):  # 409: a previous demo made it
         console.print(f"[yellow]demo: creating a plan template answered {status}: {made}[/yellow]")
@@ -109,16 +110,30 @@ def _plan_a_goal(api_url: str, key: str) -> None:
         console.print(f"[yellow]demo: submitting a goal answered {status}: {goal}[/yellow]")
         return
     console.print(f"demo: submitted the goal [bold]{text}[/bold]")
-    deadline = time.monotonic() + 30
-    while goal["status"] == "submitted" and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    shown_plan = False
+    while goal["status"] in ("submitted", "planned", "running") and time.monotonic() < deadline:
+        if goal.get("plan_id") and not shown_plan:
+            _, plan = _api(api_url, f"/v1/plans/{goal['plan_id']}", key)
+            steps = " -> ".join(f"{t['task_id']} ({t['tool']})" for t in plan["body"]["tasks"])
+            console.print(f"demo: L05 planned it from a template: {steps}, signed {plan['signature'][:24]}...")
+            shown_plan = True
         time.sleep(0.2)
         _, goal = _api(api_url, f"/v1/goals/{goal['goal_id']}", key)
-    if goal["status"] != "planned":
-        console.print(f"[yellow]demo: the goal was not planned ({goal['status']}): {goal.get('reasons')}[/yellow]")
+    if goal["status"] != "completed" or not goal.get("run_id"):
+        console.print(f"[yellow]demo: the goal did not complete ({goal['status']}): {goal.get('reasons')}[/yellow]")
         return
-    _, plan = _api(api_url, f"/v1/plans/{goal['plan_id']}", key)
-    steps = " -> ".join(f"{t['task_id']} ({t['tool']})" for t in plan["body"]["tasks"])
-    console.print(f"demo: L05 planned it from a template: {steps}, signed {plan['signature'][:24]}...")
+    _, run = _api(api_url, f"/v1/runs/{goal['run_id']}", key)
+    tasks = {t["task_id"]: t for t in run["tasks"]}
+    took = (_when(run["finished_at"]) - _when(run["started_at"])) * 1000
+    console.print(
+        f"demo: L08 approved the plan and L02 ran it: {run['tasks_done']}/{run['task_count']} tasks completed in "
+        f"{took:.0f} ms; the text has [bold]{tasks['words']['output']['result']}[/bold] words (run {run['run_id']})"
+    )
+
+
+def _when(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def _await_archived(api_url: str, key: str, agent_id: str) -> None:

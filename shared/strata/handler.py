@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, Union, cast
 
@@ -45,6 +46,20 @@ def resolve(target: Lazy[Target]) -> Target:
 
 
 _resolved: dict[str, Any] = {}
+_invocation: Any = None  # the Lambda context of the invocation in progress (one at a time per environment)
+
+
+def remaining_s() -> float | None:
+    """Seconds left before the current invocation's deadline (None outside an invocation, e.g. in a test calling
+    a consumer directly): work that must not be cut off hands itself on before it."""
+    remaining = getattr(_invocation, "get_remaining_time_in_millis", None)
+    return remaining() / 1000 if remaining is not None else None
+
+
+def invocation_id() -> str:
+    """The current invocation's request id (a fresh id outside one): who holds a lease."""
+    request_id = getattr(_invocation, "aws_request_id", None)
+    return str(request_id) if request_id else f"local-{uuid.uuid4()}"
 
 
 class NoConsumerError(Exception):
@@ -139,7 +154,9 @@ def make_handler(
         return run_in_environment_loop(resolve(command)(dict(event.get("args") or {})))
 
     def handler(event: dict[str, Any], context: Any) -> Any:
+        global _invocation
         kind = event_kind(event)
+        _invocation = context
         if kind == "http":
             return http(event, context)
         logger.append_keys(invocation=kind)

@@ -44,8 +44,10 @@ async def call(
     correlation_id: str | None = None,
     json: Any = None,
     params: dict[str, Any] | None = None,
+    timeout_s: float | None = None,
 ) -> httpx.Response:
-    """Call another layer's route; authenticated as this service acting for `tenant_id` when given."""
+    """Call another layer's route; authenticated as this service acting for `tenant_id` when given. `timeout_s`
+    replaces the default read timeout for calls known to take long (a model turn, a tool call)."""
     import httpx
 
     headers: dict[str, str] = {}
@@ -54,6 +56,7 @@ async def call(
     if correlation_id:
         headers["x-correlation-id"] = correlation_id
     try:
-        return await _http().request(method, path, headers=headers, json=json, params=params)
+        timeout = httpx.Timeout(timeout_s, connect=2.0) if timeout_s is not None else httpx.USE_CLIENT_DEFAULT
+        return await _http().request(method, path, headers=headers, json=json, params=params, timeout=timeout)
     except httpx.HTTPError as exc:
         raise DependencyUnavailableError(f"{method} {path} failed: {type(exc).__name__}: {exc}") from exc

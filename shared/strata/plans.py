@@ -156,6 +156,18 @@ def resolve_input(value: Any, outputs: dict[str, Any]) -> Any:
     return value
 
 
+def signing_key() -> bytes:
+    """The key plans are signed with: derived from the platform's service secret for this one purpose, so L05
+    signs and L02 checks a plan without another secret to distribute."""
+    from strata.config import service_token_secret
+    from strata.errors import DependencyUnavailableError
+
+    secret = service_token_secret()
+    if not secret:
+        raise DependencyUnavailableError("no service secret is configured, so plans cannot be signed or checked")
+    return hmac.new(secret.encode(), b"strata/plans/v1", hashlib.sha256).digest()
+
+
 def canonical(document: dict[str, Any]) -> bytes:
     """The JSON a signature covers: sorted keys, no insignificant whitespace, UTF-8."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()

@@ -123,6 +123,11 @@ async def platform(
             "STRATA_MODEL_LIMITS": json.dumps({"e2e-slow": {"rpm": 3, "tpm": 1_000_000}}),
             # the http_request tool may reach the loopback test server (never private addresses otherwise)
             "STRATA_TOOLS_PRIVATE_HOSTS": tool_target.host,
+            # short leases and a quick reaper, so a killed worker's task is resumed within seconds; a task hands
+            # itself on (TaskContinued) once it has worked ~4 s of the runtime's 300 s invocation
+            "STRATA_RUNTIME_LEASE_S": "2",
+            "STRATA_RUNTIME_REDISPATCH_AFTER_S": "2",
+            "STRATA_RUNTIME_CONTINUE_MARGIN_S": "296",
         },
     )
     cloud = LocalCloud(config)

@@ -65,6 +65,11 @@ NAMED = {
     ("GET", "/v1/plans/{plan_id}"): None,
     ("PATCH", "/v1/plan-templates/{template_id}"): {"description": "B was here"},
     ("DELETE", "/v1/plan-templates/{template_id}"): None,
+    ("GET", "/v1/runs/{run_id}"): None,
+    ("GET", "/v1/runs/{run_id}/tasks/{task_id}/steps"): None,
+    ("POST", "/v1/runs/{run_id}/pause"): {},
+    ("POST", "/v1/runs/{run_id}/resume"): {},
+    ("POST", "/v1/runs/{run_id}/cancel"): {},
 }
 # Reads that are the caller's own (lists, singletons, summaries): B's answer must hold none of A's identifiers.
 OWN_READS = {
@@ -171,6 +176,8 @@ DUMMY = {
     "template_id": str(uuid.UUID(int=10)),
     "goal_id": str(uuid.UUID(int=11)),
     "plan_id": str(uuid.UUID(int=12)),
+    "run_id": str(uuid.UUID(int=13)),
+    "task_id": "a",
 }
 
 
@@ -217,12 +224,12 @@ async def _tenant_a(platform: Platform) -> TenantA:
             headers=headers,
         )
     )
-    run_id = str(uuid.uuid4())  # a tool call of A's, in the ledger under one of A's runs
+    call_run_id = str(uuid.uuid4())  # a tool call of A's, in the ledger under a run id of A's
     await _created(
         await api.post(
             "/v1/tools/json_query/invoke",
             json={
-                "run_id": run_id,
+                "run_id": call_run_id,
                 "task_id": f"a-{tag}",
                 "step": 0,
                 "call_id": "c",
@@ -238,7 +245,17 @@ async def _tenant_a(platform: Platform) -> TenantA:
                 "name": f"a-template-{tag}",
                 "patterns": [f"a-{tag} {{x}}"],
                 "parameters": {"type": "object", "properties": {"x": {"type": "string"}}},
-                "body": {"tasks": [{"task_id": "a", "title": "{{x}}", "kind": "agent"}]},
+                "body": {
+                    "tasks": [
+                        {
+                            "task_id": "a",
+                            "title": "{{x}}",
+                            "kind": "tool",
+                            "tool": "json_query",
+                            "input": {"data": {"x": "{{x}}"}, "query": "x"},
+                        }
+                    ]
+                },
             },
             headers=headers,
         )
@@ -246,12 +263,12 @@ async def _tenant_a(platform: Platform) -> TenantA:
     goal = await _created(
         await api.post("/v1/goals", json={"text": f"a-{tag} hello", "strategy": "template"}, headers=headers)
     )
-    for _ in range(300):  # planned from A's template
+    for _ in range(300):  # planned from A's template, and run
         planned = (await api.get(f"/v1/goals/{goal['goal_id']}", headers=headers)).json()
-        if planned["status"] != "submitted":
+        if planned["status"] in ("completed", "failed", "rejected", "cancelled"):
             break
         await asyncio.sleep(0.1)
-    assert planned["status"] == "planned", planned
+    assert planned["status"] == "completed", planned
     dead_letter = await _dead_letter(platform, tag)
     params = {
         "agent_id": agent["agent_id"],
@@ -267,6 +284,8 @@ async def _tenant_a(platform: Platform) -> TenantA:
         "template_id": plan_template["template_id"],
         "goal_id": goal["goal_id"],
         "plan_id": planned["plan_id"],
+        "run_id": planned["run_id"],
+        "task_id": "a",
     }
     identifiers = {
         platform.tenant_id,
@@ -274,11 +293,12 @@ async def _tenant_a(platform: Platform) -> TenantA:
         f"a-agent-{tag}",
         f"a-model-{tag}",
         f"a-template-{tag}",
-        run_id,
+        call_run_id,
         *params.values(),
     } - {
         "matrix",
         "1",
+        "a",
     }
     return TenantA(headers, params, identifiers)
 
@@ -316,6 +336,7 @@ async def _snapshot(platform: Platform, a: TenantA) -> dict[str, Any]:
         "plan_template": f"/v1/plan-templates/{p['template_id']}",
         "goal": f"/v1/goals/{p['goal_id']}",
         "plan": f"/v1/plans/{p['plan_id']}",
+        "run": f"/v1/runs/{p['run_id']}",
         "retention": "/v1/retention",
         "tenant": "/v1/tenant",
     }

@@ -13,7 +13,9 @@ from tests.e2e.conftest import Platform
 pytestmark = pytest.mark.e2e
 
 
-async def test_the_demo_carries_a_goal_to_a_signed_plan(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_demo_carries_a_goal_from_submission_to_completion(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
     said: list[str] = []
     monkeypatch.setattr(main.console, "print", lambda text, *_, **__: said.append(str(text)))
     key = (await platform.new_tenant("demo-tenant"))["api_key"]
@@ -25,4 +27,8 @@ async def test_the_demo_carries_a_goal_to_a_signed_plan(platform: Platform, monk
         planned = [line for line in said if "L05 planned it from a template" in line]
         assert planned, said
         assert "count (text) -> words (json_query)" in planned[0]
+        ran = [line for line in said if "L02 ran it" in line]
+        assert ran, said
+        assert "2/2 tasks completed" in ran[0], said
+        assert "[bold]7[/bold] words" in ran[0], said
         assert not any(line.startswith("[red]") for line in said), said

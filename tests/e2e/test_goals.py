@@ -17,6 +17,7 @@ from tests.e2e.test_platform import assert_problem
 from tests.support.provider_servers import Reply
 
 pytestmark = pytest.mark.e2e
+PLANNED = ("planned", "running", "completed")  # a planned goal's run may already have started, or finished
 
 GPT = {
     "name": "planner",
@@ -80,7 +81,7 @@ async def test_a_goal_matching_a_template_is_planned_from_it_and_signed(
     assert (await platform.api.post("/v1/plan-templates", json=template("words"), headers=headers)).status_code == 201
     goal_id = await _submit(platform, headers, text="Count the words of 'a b c'", strategy="template")
     goal = await _settled(platform, headers, goal_id)
-    assert goal["status"] == "planned", goal
+    assert goal["status"] in PLANNED, goal
     plans = (await platform.api.get(f"/v1/goals/{goal_id}/plans", headers=headers)).json()["items"]
     assert [(p["version"], p["strategy"]) for p in plans] == [(1, "template")]
     plan = (await platform.api.get(f"/v1/plans/{goal['plan_id']}", headers=headers)).json()
@@ -101,7 +102,7 @@ async def test_the_llm_plans_a_goal_no_template_matches(platform: Platform, prov
     providers.openai.script(Reply(json_answer=MODEL_PLAN))
     goal_id = await _submit(platform, headers, text="Add up three and four")
     goal = await _settled(platform, headers, goal_id)
-    assert goal["status"] == "planned", goal
+    assert goal["status"] in PLANNED, goal
     plan = (await platform.api.get(f"/v1/plans/{goal['plan_id']}", headers=headers)).json()
     assert (plan["strategy"], [t["task_id"] for t in plan["body"]["tasks"]]) == ("hybrid", ["fetch", "sum"])
     sent = providers.openai.requests[-1].body
@@ -118,7 +119,7 @@ async def test_an_invalid_plan_is_repaired_once_else_the_goal_is_rejected_with_r
     cyclic["tasks"][0]["depends_on"] = ["sum"]
     providers.openai.script(Reply(json_answer=cyclic), Reply(json_answer=MODEL_PLAN))
     repaired = await _settled(platform, headers, await _submit(platform, headers, text="Add them", strategy="llm"))
-    assert repaired["status"] == "planned", repaired
+    assert repaired["status"] in PLANNED, repaired
     assert "cycle" in providers.openai.requests[-1].body["messages"][-1]["content"]
 
     ghost = {"tasks": [{"task_id": "a", "title": "a", "kind": "tool", "tool": "teleport", "input": {}}]}

@@ -1,12 +1,16 @@
 """A loopback HTTP server for the http_request tool's end-to-end tests: JSON data, an echo of the request, and a
-counter of side effects (so a test can check a call happened exactly once)."""
+counter of side effects (so a test can check a call happened exactly once); a POST to /slow... answers after
+SLOW_S seconds (a side effect in flight while a test kills a worker)."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+SLOW_S = 1.5
 
 
 class ToolTarget:
@@ -37,6 +41,8 @@ class ToolTarget:
                 target.hits[self.path] = target.hits.get(self.path, 0) + 1
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length).decode()
+                if self.path.startswith("/slow"):  # a side effect that takes a while to answer
+                    time.sleep(SLOW_S)
                 self._answer(201, {"method": "POST", "path": self.path, "body": body})
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

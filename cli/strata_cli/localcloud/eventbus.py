@@ -57,6 +57,9 @@ class EventRouter:
         self.executor = ThreadPoolExecutor(max_workers=(len(targets) + len(queues)) * 2 + 4, thread_name_prefix="drain")
         self.delivered = 0
         self.dead_lettered = 0
+        # fault injection for tests: deliver every event this many times at once (EventBridge promises at least
+        # once, so consumers must make a duplicate change nothing)
+        self.copies = 1
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running = False
 
@@ -120,7 +123,10 @@ class EventRouter:
                 break
             made += 1
             try:
-                await pool.invoke(event)
+                if self.copies > 1:
+                    await asyncio.gather(*(pool.invoke(event) for _ in range(self.copies)))
+                else:
+                    await pool.invoke(event)
                 error = None
                 self.delivered += 1
                 break

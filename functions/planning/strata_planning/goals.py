@@ -4,33 +4,23 @@ event arrives."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 from uuid import UUID, uuid4
 
 from strata import db
-from strata.config import service_token_secret
-from strata.errors import BadRequestError, DependencyUnavailableError, NotFoundError
+from strata.errors import BadRequestError, NotFoundError
 from strata.events.outbox import unit_of_work
 from strata.events.planning import GoalConstraints, GoalRejected, GoalSubmitted, PlanCreated
 from strata.pagination import PageRequest, Where, decode_values, encode_values, fetch_page
-from strata.plans import PlanBody, sign
+from strata.plans import PlanBody, sign, signing_key
 
-GOAL_COLUMNS = "goal_id, text, status, constraints, strategy, submitted_by, reasons, plan_id, created_at, updated_at"
+GOAL_COLUMNS = (
+    "goal_id, text, status, constraints, strategy, submitted_by, reasons, plan_id, run_id, created_at, updated_at"
+)
 PLAN_COLUMNS = (
     "plan_id, goal_id, version, strategy, template_id, body, signature, estimated_cost_micro_usd,"
     " supersedes_version, created_at"
 )
-
-
-def signing_key() -> bytes:
-    """The key plans are signed with: derived from the platform's service secret for this one purpose, so L02
-    can check a plan without another secret to distribute."""
-    secret = service_token_secret()
-    if not secret:
-        raise DependencyUnavailableError("no service secret is configured, so plans cannot be signed")
-    return hmac.new(secret.encode(), b"strata/plans/v1", hashlib.sha256).digest()
 
 
 async def submit(

@@ -1,6 +1,15 @@
-"""L02 runtime: the Lambda entry point."""
+"""L02 runtime: the Lambda entry point (HTTP routes; approved plans start runs; tasks execute on TaskReady and
+TaskContinued; the reaper's schedule)."""
 
 from strata.handler import make_handler
 from strata_runtime.app import create_app
 
-handler = make_handler(create_app())
+handler = make_handler(
+    create_app(),
+    consumers={
+        "PlanApproved": "strata_runtime.consumers:on_plan_approved",
+        "TaskReady": "strata_runtime.executor:on_task_event",
+        "TaskContinued": "strata_runtime.executor:on_task_event",
+    },
+    schedules={"reap_runs": "strata_runtime.consumers:reap_runs"},
+)

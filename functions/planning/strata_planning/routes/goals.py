@@ -19,7 +19,7 @@ from strata_planning import goals
 
 router = APIRouter(tags=["goals"])
 Strategy = Literal["template", "llm", "hybrid"]
-GoalStatus = Literal["submitted", "planned", "rejected"]
+GoalStatus = Literal["submitted", "planned", "rejected", "running", "completed", "failed", "cancelled"]
 
 
 class Goal(BaseModel):
@@ -31,6 +31,7 @@ class Goal(BaseModel):
     submitted_by: str
     reasons: list[str] = Field(description="Why planning refused the goal (status rejected)")
     plan_id: UUID | None = Field(description="The goal's current plan (status planned)")
+    run_id: UUID | None = Field(description="The run of its plan, once started")
     created_at: datetime
     updated_at: datetime
 

@@ -1,0 +1,51 @@
+"""L02's event entry points: an approved plan starts its run; the reaper's schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from pydantic import ValidationError
+
+from strata import peers
+from strata.events.supervision import PlanApproved
+from strata.plans import PlanBody, signing_key, verify
+from strata_runtime import runs
+
+logger = Logger(child=True)
+
+
+async def on_plan_approved(event: PlanApproved) -> None:
+    """Start the approved plan's run (once: a redelivered event finds the run there). The plan is read from L05
+    and run only if its signature verifies; the goal's constraints bound the run."""
+    plan = await _read(event, f"/v1/plans/{event.plan_id}")
+    goal = await _read(event, f"/v1/goals/{event.goal_id}")
+    try:
+        body = PlanBody.model_validate(plan["body"])
+    except ValidationError as exc:  # planning stored it, so this is a contract break: retried, then dead-lettered
+        raise RuntimeError(f"plan {event.plan_id} does not fit the plan contract: {exc}") from exc
+    signature_ok = verify(plan["body"], plan["signature"], signing_key())
+    if not signature_ok:
+        logger.error("a plan's signature does not verify; its run fails", extra={"plan_id": str(event.plan_id)})
+    await runs.start(
+        tenant_id=event.tenant_id,
+        correlation_id=event.correlation_id,
+        causation_id=str(event.event_id),
+        plan=plan,
+        body=body,
+        constraints=goal.get("constraints") or {},
+        signature_ok=signature_ok,
+    )
+
+
+async def _read(event: PlanApproved, path: str) -> dict[str, Any]:
+    response = await peers.call("GET", path, tenant_id=event.tenant_id, correlation_id=event.correlation_id)
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {path} answered {response.status_code}")  # retried, then dead-lettered
+    found: dict[str, Any] = response.json()
+    return found
+
+
+async def reap_runs() -> dict[str, int]:
+    """The reaper's schedule."""
+    return await runs.reap()

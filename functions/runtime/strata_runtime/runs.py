@@ -1,0 +1,579 @@
+"""Runs and their tasks in Postgres: every change of state is one transaction that also writes its events to the
+outbox, so a run moves exactly once however often an event arrives or an invocation dies.
+
+Task states: `pending` (dependencies not done) -> `queued` (input bound, waiting for a parallelism slot) ->
+`ready` (its TaskReady/TaskContinued sent) -> `running` (an invocation holds its lease) -> `completed` | `failed`,
+or `blocked` (a dependency failed) / `cancelled`. A failed attempt that may be retried goes back to `ready` with the
+next attempt number and a backoff (`not_before`). A run is `running`, `paused`, `completed`, `failed` or
+`cancelled`; completion of a task readies its dependents in the same transaction that records it."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+import asyncpg
+from aws_lambda_powertools import Logger
+
+from strata import db
+from strata.errors import ConflictError, NotFoundError
+from strata.events.envelope import Event
+from strata.events.outbox import UnitOfWork, unit_of_work
+from strata.events.runtime import (
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+    TaskCompleted,
+    TaskContinued,
+    TaskFailed,
+    TaskReady,
+)
+from strata.plans import PlanBody, resolve_input
+from strata_runtime.settings import runtime_settings
+
+logger = Logger(child=True)
+E = TypeVar("E", bound=Event)
+
+RUN_COLUMNS = (
+    "run_id, plan_id, goal_id, plan_version, status, max_parallelism, deadline, allowed_tools, task_count,"
+    " tasks_done, error, requested_by, input_tokens, output_tokens, cost_micro_usd, started_at, finished_at,"
+    " created_at, updated_at"
+)
+TASK_COLUMNS = (
+    "task_id, definition, depends_on, waiting_on, status, attempt, next_step, input, output, error, not_before,"
+    " dispatched_at, lease_until, invocations, input_tokens, output_tokens, cost_micro_usd, model_ms, tool_ms,"
+    " first_started_at, started_at, finished_at"
+)
+OPEN = ("pending", "queued", "ready", "running")
+TERMINAL_RUN = ("completed", "failed", "cancelled")
+
+
+# ---- starting ------------------------------------------------------------------------------------------------------
+
+
+async def start(
+    *,
+    tenant_id: UUID,
+    correlation_id: str,
+    causation_id: str,
+    plan: dict[str, Any],
+    body: PlanBody,
+    constraints: dict[str, Any],
+    signature_ok: bool,
+) -> UUID | None:
+    """Create the run of an approved plan and ready its root tasks; None when the plan already has its run."""
+    run_id = uuid4()
+    deadline = constraints.get("deadline")
+    async with unit_of_work(tenant_id) as uow:
+        created = await uow.conn.fetchval(
+            """INSERT INTO runs (run_id, tenant_id, plan_id, goal_id, plan_version, signature, status, max_parallelism,
+                                 deadline, allowed_tools, task_count, error, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+               ON CONFLICT (tenant_id, plan_id) DO NOTHING RETURNING true""",
+            run_id,
+            tenant_id,
+            plan["plan_id"],
+            plan["goal_id"],
+            plan["version"],
+            plan["signature"],
+            "running" if signature_ok else "failed",
+            constraints.get("max_parallelism"),
+            datetime.fromisoformat(deadline) if isinstance(deadline, str) else deadline,
+            constraints.get("allowed_tools"),
+            len(body.tasks),
+            None if signature_ok else "the plan's signature does not verify: it changed after planning signed it",
+        )
+        if not created:
+            return None
+        await uow.conn.executemany(
+            """INSERT INTO task_executions (tenant_id, run_id, task_id, definition, depends_on, waiting_on, status)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            [
+                (
+                    tenant_id,
+                    run_id,
+                    t.task_id,
+                    t.model_dump(mode="json"),
+                    list(t.depends_on),
+                    len(set(t.depends_on)),
+                    ("queued" if not t.depends_on else "pending") if signature_ok else "cancelled",
+                )
+                for t in body.tasks
+            ],
+        )
+        run = _Run(uow, tenant_id, run_id, correlation_id, causation_id)
+        if not signature_ok:
+            await uow.emit(
+                run.event(
+                    RunFailed,
+                    plan_id=plan["plan_id"],
+                    goal_id=plan["goal_id"],
+                    failed_task_ids=[t.task_id for t in body.tasks][:10_000],
+                    error="the plan's signature does not verify: it changed after planning signed it",
+                )
+            )
+            return run_id
+        await uow.emit(
+            run.event(
+                RunStarted,
+                plan_id=plan["plan_id"],
+                goal_id=plan["goal_id"],
+                plan_version=plan["version"],
+                task_count=len(body.tasks),
+            )
+        )
+        await run.bind_and_dispatch([t.task_id for t in body.tasks if not t.depends_on])
+    return run_id
+
+
+# ---- the state changes of one run -----------------------------------------------------------------------------------
+
+
+class _Run:
+    """One run's state changes inside a unit of work (the caller holds the transaction)."""
+
+    def __init__(self, uow: UnitOfWork, tenant_id: UUID, run_id: UUID, correlation_id: str, causation_id: str) -> None:
+        self.uow = uow
+        self.conn: asyncpg.Connection = uow.conn
+        self.tenant_id = tenant_id
+        self.run_id = run_id
+        self.correlation_id = correlation_id
+        self.causation_id = causation_id
+
+    def event(self, kind: type[E], **fields: Any) -> E:
+        return kind(  # type: ignore[call-arg]  # every run event has run_id
+            tenant_id=self.tenant_id,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+            run_id=self.run_id,
+            **fields,
+        )
+
+    async def lock(self) -> asyncpg.Record:
+        """The run's row, locked until the transaction ends: a run's transitions happen one at a time."""
+        row = await self.conn.fetchrow(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1 FOR UPDATE", self.run_id)  # noqa: S608
+        if row is None:
+            raise NotFoundError(f"no run {self.run_id}")
+        return row
+
+    async def bind_and_dispatch(self, newly_unblocked: list[str]) -> None:
+        """Bind the inputs of tasks whose dependencies are all done (queued), then dispatch queued tasks as far as
+        the run's parallelism allows, if it is running."""
+        if newly_unblocked:
+            rows = await self.conn.fetch(
+                "SELECT task_id, definition, depends_on FROM task_executions WHERE run_id = $1 AND task_id = ANY($2)",
+                self.run_id,
+                newly_unblocked,
+            )
+            needed = sorted({d for r in rows for d in r["depends_on"]})
+            outputs = {
+                r["task_id"]: r["output"]
+                for r in await self.conn.fetch(
+                    "SELECT task_id, output FROM task_executions WHERE run_id = $1 AND task_id = ANY($2)",
+                    self.run_id,
+                    needed,
+                )
+            }
+            unresolvable: list[tuple[str, str]] = []
+            bound: list[tuple[str, Any]] = []
+            for row in rows:
+                try:
+                    bound.append((row["task_id"], resolve_input(row["definition"].get("input", {}), outputs)))
+                except KeyError as exc:
+                    unresolvable.append((row["task_id"], str(exc.args[0] if exc.args else exc)))
+            if bound:
+                await self.conn.executemany(
+                    "UPDATE task_executions SET status = 'queued', input = $3 WHERE run_id = $1 AND task_id = $2",
+                    [(self.run_id, task_id, value) for task_id, value in bound],
+                )
+            for task_id, problem in unresolvable:
+                await self.fail_task(
+                    task_id,
+                    attempt=1,
+                    error={
+                        "type": "unresolvable_input",
+                        "message": f"the input cannot be bound: {problem}",
+                        "retryable": False,
+                    },
+                    final=True,
+                )
+        await self.dispatch()
+
+    async def dispatch(self) -> int:
+        """Send TaskReady for queued tasks while the run is running and has room; how many were sent."""
+        run = await self.lock()
+        if run["status"] != "running":
+            return 0
+        room = "ALL"
+        if run["max_parallelism"] is not None:
+            active = await self.conn.fetchval(
+                "SELECT count(*) FROM task_executions WHERE run_id = $1 AND status IN ('ready', 'running')",
+                self.run_id,
+            )
+            room = str(max(run["max_parallelism"] - active, 0))
+            if room == "0":
+                return 0
+        ready = await self.conn.fetch(
+            f"""UPDATE task_executions SET status = 'ready', dispatched_at = now()
+                WHERE run_id = $1 AND task_id IN (SELECT task_id FROM task_executions WHERE run_id = $1
+                                                  AND status = 'queued' ORDER BY task_id LIMIT {room})
+                RETURNING task_id, attempt""",  # noqa: S608 - room is a number or ALL
+            self.run_id,
+        )
+        for row in ready:
+            await self.uow.emit(self.event(TaskReady, task_id=row["task_id"], attempt=row["attempt"]))
+        return len(ready)
+
+    async def complete_task(self, task_id: str, attempt: int, output: dict[str, Any], usage: Usage) -> bool:
+        """Record a task's output; ready its dependents; complete the run when it was the last. False when the
+        attempt was no longer this caller's to finish (cancelled, or its lease taken over)."""
+        run = await self.lock()
+        row = await self.conn.fetchrow(
+            """UPDATE task_executions SET status = 'completed', output = $4, error = NULL, finished_at = now(),
+                      lease_owner = NULL, lease_until = NULL
+               WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND status = 'running'
+               RETURNING definition, first_started_at""",
+            self.run_id,
+            task_id,
+            attempt,
+            output,
+        )
+        if row is None:
+            return False
+        definition = row["definition"]
+        await self.uow.emit(
+            self.event(
+                TaskCompleted,
+                task_id=task_id,
+                attempt=attempt,
+                agent_id=definition.get("agent_id"),
+                output=output,
+                duration_ms=max(0, round((time.time() - row["first_started_at"].timestamp()) * 1000)),
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost_micro_usd=usage.cost_micro_usd,
+            )
+        )
+        done = await self.conn.fetchrow(
+            "UPDATE runs SET tasks_done = tasks_done + 1, updated_at = now() WHERE run_id = $1 "
+            "RETURNING tasks_done, task_count",
+            self.run_id,
+        )
+        assert done is not None
+        if done["tasks_done"] >= done["task_count"] and run["status"] in ("running", "paused"):
+            await self.finish_run(run, "completed")
+            return True
+        unblocked = await self.conn.fetch(
+            """UPDATE task_executions SET waiting_on = waiting_on - 1
+               WHERE run_id = $1 AND $2 = ANY(depends_on) AND status = 'pending'
+               RETURNING task_id, waiting_on""",
+            self.run_id,
+            task_id,
+        )
+        await self.bind_and_dispatch([r["task_id"] for r in unblocked if r["waiting_on"] == 0])
+        return True
+
+    async def fail_task(
+        self, task_id: str, attempt: int, error: dict[str, Any], final: bool, backoff_s: float = 0.0
+    ) -> bool:
+        """Record a failed attempt: retried (the next attempt readied after `backoff_s`) unless `final`; a final
+        failure blocks every task that depends on it and fails the run. False when not this caller's to fail."""
+        if not final:
+            row = await self.conn.fetchrow(
+                """UPDATE task_executions SET status = 'ready', attempt = attempt + 1, next_step = 0, error = $4,
+                          not_before = now() + make_interval(secs => $5), dispatched_at = now(),
+                          lease_owner = NULL, lease_until = NULL
+                   WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND status = 'running'
+                   RETURNING attempt""",
+                self.run_id,
+                task_id,
+                attempt,
+                error,
+                backoff_s,
+            )
+            if row is None:
+                return False
+            await self.uow.emit(self._failed(task_id, attempt, error, retryable=True))
+            await self.uow.emit(self.event(TaskReady, task_id=task_id, attempt=row["attempt"]))
+            return True
+        run = await self.lock()
+        row = await self.conn.fetchrow(
+            """UPDATE task_executions SET status = 'failed', error = $4, finished_at = now(),
+                      lease_owner = NULL, lease_until = NULL
+               WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND status IN ('running', 'pending', 'queued')
+               RETURNING task_id""",
+            self.run_id,
+            task_id,
+            attempt,
+            error,
+        )
+        if row is None:
+            return False
+        await self.uow.emit(self._failed(task_id, attempt, error, retryable=False))
+        await self.conn.execute(
+            """WITH RECURSIVE downstream(task_id) AS (
+                   SELECT task_id FROM task_executions WHERE run_id = $1 AND $2 = ANY(depends_on)
+                   UNION
+                   SELECT t.task_id FROM task_executions t JOIN downstream d ON d.task_id = ANY(t.depends_on)
+                   WHERE t.run_id = $1)
+               UPDATE task_executions SET status = 'blocked', finished_at = now(),
+                      error = jsonb_build_object('type', 'blocked', 'message', 'a task it depends on failed: ' || $2,
+                                                 'retryable', false)
+               WHERE run_id = $1 AND task_id IN (SELECT task_id FROM downstream) AND status IN ('pending', 'queued')""",
+            self.run_id,
+            task_id,
+        )
+        if run["status"] in ("running", "paused"):
+            message = f"task {task_id} failed: {str(error.get('message', ''))[:1500]}"
+            await self.finish_run(run, "failed", error=message, failed_task_ids=[task_id])
+        return True
+
+    def _failed(self, task_id: str, attempt: int, error: dict[str, Any], retryable: bool) -> TaskFailed:
+        return self.event(
+            TaskFailed,
+            task_id=task_id,
+            attempt=attempt,
+            error_type=str(error.get("type", "error"))[:200],
+            error=str(error.get("message", ""))[:2000],
+            retryable=retryable,
+        )
+
+    async def finish_run(
+        self,
+        run: asyncpg.Record,
+        status: str,
+        *,
+        error: str | None = None,
+        failed_task_ids: list[str] | None = None,
+        requested_by: str = "",
+    ) -> None:
+        """End the run: its unfinished tasks are cancelled (a running one stops at its next step) and the run's
+        event is emitted."""
+        await self.conn.execute(
+            """UPDATE task_executions SET status = 'cancelled', finished_at = now(), lease_owner = NULL,
+                      lease_until = NULL
+               WHERE run_id = $1 AND status IN ('pending', 'queued', 'ready', 'running')""",
+            self.run_id,
+        )
+        totals = await self.conn.fetchrow(
+            """UPDATE runs r SET status = $2, error = $3, finished_at = now(), updated_at = now(),
+                      requested_by = CASE WHEN $4 = '' THEN r.requested_by ELSE $4 END,
+                      input_tokens = t.input_tokens, output_tokens = t.output_tokens,
+                      cost_micro_usd = t.cost_micro_usd
+               FROM (SELECT coalesce(sum(input_tokens), 0) AS input_tokens,
+                            coalesce(sum(output_tokens), 0) AS output_tokens,
+                            coalesce(sum(cost_micro_usd), 0) AS cost_micro_usd
+                     FROM task_executions WHERE run_id = $1) t
+               WHERE r.run_id = $1 RETURNING r.cost_micro_usd, r.started_at""",
+            self.run_id,
+            status,
+            error,
+            requested_by,
+        )
+        assert totals is not None
+        common = {"plan_id": run["plan_id"], "goal_id": run["goal_id"]}
+        if status == "completed":
+            duration = max(0, round((time.time() - totals["started_at"].timestamp()) * 1000))
+            await self.uow.emit(
+                self.event(
+                    RunCompleted,
+                    **common,
+                    task_count=run["task_count"],
+                    duration_ms=duration,
+                    cost_micro_usd=totals["cost_micro_usd"],
+                )
+            )
+        elif status == "failed":
+            await self.uow.emit(
+                self.event(RunFailed, **common, failed_task_ids=failed_task_ids or ["run"], error=(error or "")[:2000])
+            )
+        else:
+            await self.uow.emit(
+                self.event(RunCancelled, **common, cancelled_by=requested_by[:200], reason=(error or "")[:2000])
+            )
+
+
+class Usage:
+    """What an attempt's model turns used, added to the task's totals as each step is checkpointed."""
+
+    __slots__ = ("cost_micro_usd", "input_tokens", "model_ms", "output_tokens", "tool_ms")
+
+    def __init__(self) -> None:
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost_micro_usd = 0
+        self.model_ms = 0.0
+        self.tool_ms = 0.0
+
+
+def run_of(uow: UnitOfWork, tenant_id: UUID, run_id: UUID, correlation_id: str, causation_id: str) -> _Run:
+    return _Run(uow, tenant_id, run_id, correlation_id, causation_id)
+
+
+# ---- the controls: pause, resume, cancel ---------------------------------------------------------------------------
+
+
+async def control(tenant_id: UUID, run_id: UUID, action: str, by: str, reason: str, correlation_id: str) -> None:
+    """Pause, resume or cancel a run. Pausing lets running tasks stop at their next step (checkpointed, to be
+    taken up on resume); cancelling stops them there too and ends the run."""
+    async with unit_of_work(tenant_id) as uow:
+        run = run_of(uow, tenant_id, run_id, correlation_id, correlation_id)
+        row = await run.lock()
+        status = row["status"]
+        if status in TERMINAL_RUN:
+            raise ConflictError(f"the run is {status}; only a running or paused run can be {action}d")
+        if action == "cancel":
+            await run.finish_run(row, "cancelled", error=reason or None, requested_by=by)
+            return
+        wanted = "paused" if action == "pause" else "running"
+        if status == wanted:
+            return  # asked twice: already so
+        await uow.conn.execute(
+            "UPDATE runs SET status = $2, requested_by = $3, updated_at = now() WHERE run_id = $1", run_id, wanted, by
+        )
+        if action == "resume":
+            await redispatch_ready(run, older_than_s=0)
+            await run.dispatch()
+
+
+async def redispatch_ready(run: _Run, older_than_s: float) -> int:
+    """Send again the event of each ready task of the run nobody has taken for `older_than_s` (and whose backoff
+    is over): TaskContinued where it has steps to resume from, else TaskReady."""
+    rows = await run.conn.fetch(
+        """UPDATE task_executions SET dispatched_at = now()
+           WHERE run_id = $1 AND status = 'ready' AND lease_owner IS NULL
+             AND (dispatched_at IS NULL OR dispatched_at < now() - make_interval(secs => $2))
+           RETURNING task_id, attempt, next_step""",
+        run.run_id,
+        older_than_s,
+    )
+    for row in rows:
+        await run.uow.emit(_resume_event(run, row))
+    return len(rows)
+
+
+def _resume_event(run: _Run, row: asyncpg.Record) -> Event:
+    if row["next_step"] > 0:
+        return run.event(TaskContinued, task_id=row["task_id"], attempt=row["attempt"], next_step=row["next_step"])
+    return run.event(TaskReady, task_id=row["task_id"], attempt=row["attempt"])
+
+
+# ---- the reaper ----------------------------------------------------------------------------------------------------
+
+
+async def reap() -> dict[str, int]:
+    """Find work nobody is doing and set it going again, for every tenant: a running task whose lease expired
+    (its invocation died) is handed on from its last checkpoint; a ready task whose event was lost is sent again;
+    a run past its deadline is failed. Nothing stays running forever."""
+    settings = runtime_settings()
+    taken = await db.fetch(
+        """SELECT DISTINCT t.tenant_id, t.run_id FROM task_executions t JOIN runs r ON r.run_id = t.run_id
+           WHERE r.status = 'running' AND (
+                 (t.status = 'running' AND t.lease_until < now())
+              OR (t.status = 'ready' AND t.lease_owner IS NULL
+                  AND t.dispatched_at < now() - make_interval(secs => $1)
+                  AND (t.not_before IS NULL OR t.not_before <= now())))
+           LIMIT $2""",
+        settings.runtime_redispatch_after_s,
+        settings.runtime_reap_batch,
+    )
+    late = await db.fetch(
+        "SELECT tenant_id, run_id FROM runs WHERE status IN ('running', 'paused') AND deadline < now() LIMIT $1",
+        settings.runtime_reap_batch,
+    )
+    resumed = failed = 0
+    for row in taken:
+        async with unit_of_work(row["tenant_id"]) as uow:
+            run = run_of(uow, row["tenant_id"], row["run_id"], str(row["run_id"]), "reaper")
+            if (await run.lock())["status"] != "running":
+                continue
+            await uow.conn.execute(
+                """UPDATE task_executions SET status = 'ready', lease_owner = NULL, lease_until = NULL,
+                          dispatched_at = NULL
+                   WHERE run_id = $1 AND status = 'running' AND lease_until < now()""",
+                row["run_id"],
+            )
+            resumed += await redispatch_ready(run, settings.runtime_redispatch_after_s)
+    for row in late:
+        async with unit_of_work(row["tenant_id"]) as uow:
+            run = run_of(uow, row["tenant_id"], row["run_id"], str(row["run_id"]), "reaper")
+            locked = await run.lock()
+            if locked["status"] in TERMINAL_RUN:
+                continue
+            open_tasks = await uow.conn.fetch(
+                "SELECT task_id FROM task_executions WHERE run_id = $1 AND status IN ('queued', 'ready', 'running')",
+                row["run_id"],
+            )
+            await run.finish_run(
+                locked,
+                "failed",
+                error=f"the run's deadline ({locked['deadline'].isoformat()}) passed",
+                failed_task_ids=[r["task_id"] for r in open_tasks][:10_000] or ["run"],
+            )
+            failed += 1
+    if resumed or failed:
+        logger.info("reaped", extra={"resumed_tasks": resumed, "failed_runs": failed})
+    return {"resumed_tasks": resumed, "failed_runs": failed}
+
+
+# ---- reads ---------------------------------------------------------------------------------------------------------
+
+
+async def get(tenant_id: UUID, run_id: UUID) -> dict[str, Any]:
+    async with db.transaction(tenant_id) as conn:
+        run = await conn.fetchrow(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1", run_id)  # noqa: S608
+        if run is None:
+            raise NotFoundError(f"no run {run_id}")
+        tasks = await conn.fetch(
+            f"SELECT {TASK_COLUMNS}, (SELECT count(*) FROM task_steps s WHERE s.run_id = t.run_id "  # noqa: S608
+            "AND s.task_id = t.task_id) AS steps FROM task_executions t WHERE run_id = $1 ORDER BY task_id",
+            run_id,
+        )
+    return {**dict(run), "tasks": [_task_view(t) for t in tasks]}
+
+
+def _task_view(row: asyncpg.Record) -> dict[str, Any]:
+    task = dict(row)
+    definition = task.pop("definition")
+    task |= {
+        "title": definition.get("title", ""),
+        "kind": definition.get("kind", ""),
+        "tool": definition.get("tool"),
+        "agent_id": definition.get("agent_id"),
+        "max_attempts": definition.get("retry", {}).get("max_attempts", 1),
+    }
+    return task
+
+
+async def steps(
+    tenant_id: UUID, run_id: UUID, task_id: str, after: tuple[int, int] | None, limit: int
+) -> list[dict[str, Any]]:
+    """A task's steps in order (every attempt), after the (attempt, step) cursor."""
+    args: list[Any] = [run_id, task_id]
+    where = ""
+    if after is not None:
+        args += list(after)
+        where = " AND (attempt, step) > ($3, $4)"
+    args.append(limit)
+    async with db.transaction(tenant_id) as conn:
+        exists = await conn.fetchval(
+            "SELECT true FROM task_executions WHERE run_id = $1 AND task_id = $2", run_id, task_id
+        )
+        if not exists:
+            raise NotFoundError(f"run {run_id} has no task {task_id!r}")
+        rows = await conn.fetch(
+            "SELECT attempt, step, kind, detail, input_tokens, output_tokens, cost_micro_usd, duration_ms, created_at "  # noqa: S608 - constant text
+            f"FROM task_steps WHERE run_id = $1 AND task_id = $2{where} "
+            f"ORDER BY attempt, step LIMIT ${len(args)}",
+            *args,
+        )
+    return [dict(r) for r in rows]
+
+
+def backoff(definition: dict[str, Any], attempt: int) -> float:
+    """The wait before the attempt after `attempt`: the plan's base, doubled after each failure (capped)."""
+    base = float(definition.get("retry", {}).get("backoff_s", 1.0))
+    return float(min(base * 2 ** (attempt - 1), timedelta(hours=1).total_seconds()))

@@ -1,0 +1,365 @@
+"""Runs through the local cloud, every function in its own worker: a goal is planned, approved by supervision's
+plan gate, and run by L02 to completion with real tool calls (python in its sandbox, http_request against a
+loopback server) and outputs bound into later tasks' inputs; an agent task's loop of model turns and tool calls
+against a scripted OpenAI-compatible server; failures retried then failing the run and blocking dependents;
+pause, resume and cancel; the run readable with every task's state and steps."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Platform, Providers
+from tests.e2e.test_platform import assert_problem
+from tests.support.provider_servers import FakeToolCall, Reply
+from tests.support.tool_target import ToolTarget
+
+pytestmark = pytest.mark.e2e
+
+FINISHED = ("completed", "failed", "cancelled", "rejected")
+GPT = {
+    "name": "agent-model",
+    "provider": "openai",
+    "provider_model": "gpt-4o-mini",
+    "context_window": 128000,
+    "capabilities": ["chat", "json", "tools"],
+    "input_usd_per_mtok": 1,
+    "output_usd_per_mtok": 2,
+    "quality": 1.0,
+}
+
+
+async def tenant(platform: Platform, tool_target: ToolTarget | None = None) -> dict[str, str]:
+    headers = platform.auth((await platform.new_tenant(f"runs-{uuid.uuid4().hex[:8]}"))["api_key"])
+    if tool_target is not None:
+        allowed = await platform.api.patch(
+            "/v1/tools/http_request", json={"config": {"allowed_hosts": [tool_target.host]}}, headers=headers
+        )
+        assert allowed.status_code == 200, allowed.text
+    return headers
+
+
+async def run_template(
+    platform: Platform, headers: dict[str, str], tasks: list[dict[str, Any]], **constraints: Any
+) -> str:
+    """Register a one-off template with `tasks`, submit the goal that matches it; the goal's id."""
+    name = f"t{uuid.uuid4().hex[:8]}"
+    made = await platform.api.post(
+        "/v1/plan-templates",
+        json={"name": name, "patterns": [f"do {name}"], "parameters": {"type": "object"}, "body": {"tasks": tasks}},
+        headers=headers,
+    )
+    assert made.status_code == 201, made.text
+    body: dict[str, Any] = {"text": f"do {name}", "strategy": "template"}
+    if constraints:
+        body["constraints"] = constraints
+    submitted = await platform.api.post("/v1/goals", json=body, headers=headers)
+    assert submitted.status_code == 202, submitted.text
+    return str(submitted.json()["goal_id"])
+
+
+async def finished_goal(
+    platform: Platform, headers: dict[str, str], goal_id: str, timeout_s: float = 60
+) -> dict[str, Any]:
+    goal: dict[str, Any] = {}
+    for _ in range(int(timeout_s * 10)):
+        goal = (await platform.api.get(f"/v1/goals/{goal_id}", headers=headers)).json()
+        if goal["status"] in FINISHED:
+            return goal
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"goal {goal_id} did not finish: {goal}")
+
+
+async def run_of(platform: Platform, headers: dict[str, str], goal_id: str, timeout_s: float = 30) -> dict[str, Any]:
+    """The goal's run once it has one."""
+    for _ in range(int(timeout_s * 10)):
+        goal = (await platform.api.get(f"/v1/goals/{goal_id}", headers=headers)).json()
+        if goal.get("run_id"):
+            run: dict[str, Any] = (await platform.api.get(f"/v1/runs/{goal['run_id']}", headers=headers)).json()
+            return run
+        if goal["status"] in ("rejected",):
+            raise AssertionError(f"goal {goal_id} was rejected: {goal['reasons']}")
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"goal {goal_id} has no run")
+
+
+async def finished_run(
+    platform: Platform, headers: dict[str, str], goal_id: str, timeout_s: float = 60
+) -> dict[str, Any]:
+    goal = await finished_goal(platform, headers, goal_id, timeout_s)
+    assert goal["run_id"], goal
+    run: dict[str, Any] = (await platform.api.get(f"/v1/runs/{goal['run_id']}", headers=headers)).json()
+    return run
+
+
+def tasks_by_id(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["task_id"]: t for t in run["tasks"]}
+
+
+async def test_a_template_goal_runs_to_completion_with_real_tool_calls_and_data_between_tasks(
+    platform: Platform, tool_target: ToolTarget
+) -> None:
+    headers = await tenant(platform, tool_target)
+    report = f"/report-{uuid.uuid4().hex[:6]}"
+    goal_id = await run_template(
+        platform,
+        headers,
+        [
+            {"task_id": "fetch", "title": "Fetch", "kind": "tool", "tool": "http_request",
+             "input": {"url": f"{tool_target.url}/data"}},
+            {"task_id": "total", "title": "Add the scores", "kind": "tool", "tool": "python", "depends_on": ["fetch"],
+             "input": {"code": "result = sum(i['score'] for i in inputs['items'])",
+                       "inputs": {"items": {"$from": "fetch", "path": "json.items"}}}},
+            {"task_id": "names", "title": "Names", "kind": "tool", "tool": "json_query", "depends_on": ["fetch"],
+             "input": {"data": {"$from": "fetch", "path": "json"}, "query": "items[].name"}},
+            {"task_id": "send", "title": "Report", "kind": "tool", "tool": "http_request",
+             "depends_on": ["total", "names"],
+             "input": {"url": f"{tool_target.url}{report}", "method": "POST",
+                       "json": {"total": {"$from": "total", "path": "result"},
+                                "names": {"$from": "names", "path": "result"}}}},
+        ],
+    )  # fmt: skip
+    run = await finished_run(platform, headers, goal_id)
+    assert run["status"] == "completed", run
+    assert (run["task_count"], run["tasks_done"]) == (4, 4)
+    tasks = tasks_by_id(run)
+    assert tasks["total"]["output"]["result"] == 10
+    assert tasks["names"]["output"]["result"] == ["a", "b"]
+    assert tasks["send"]["input"]["json"] == {"total": 10, "names": ["a", "b"]}
+    assert tasks["send"]["output"]["status"] == 201
+    assert tool_target.hits[report] == 1
+    assert all(t["status"] == "completed" and t["attempt"] == 1 and t["steps"] == 1 for t in tasks.values())
+    steps = (await platform.api.get(f"/v1/runs/{run['run_id']}/tasks/send/steps", headers=headers)).json()
+    [step] = steps["items"]
+    assert (step["kind"], step["detail"]["tool"], step["detail"]["status"]) == ("tool", "http_request", "succeeded")
+    # the run's events are on the bus, in order
+    for _ in range(100):
+        events = await platform.api.get(
+            "/v1/events", params={"aggregate_type": "run", "aggregate_id": run["run_id"], "limit": 100}, headers=headers
+        )
+        kinds = [e["detail_type"] for e in events.json()["items"]]
+        if "RunCompleted" in kinds:
+            break
+        await asyncio.sleep(0.1)
+    assert kinds.count("TaskCompleted") == 4, kinds
+    assert kinds.count("RunCompleted") == 1, kinds
+
+
+async def test_a_failing_tool_is_retried_then_fails_the_run_and_blocks_its_dependents(platform: Platform) -> None:
+    headers = await tenant(platform)
+    goal_id = await run_template(
+        platform,
+        headers,
+        [
+            {"task_id": "ok", "title": "Fine", "kind": "tool", "tool": "text",
+             "input": {"operation": "upper", "text": "x"}},
+            {"task_id": "boom", "title": "Fails", "kind": "tool", "tool": "python",
+             "input": {"code": "raise RuntimeError('no luck')"}, "retry": {"max_attempts": 3, "backoff_s": 0.1}},
+            {"task_id": "after", "title": "Needs boom", "kind": "tool", "tool": "text", "depends_on": ["boom"],
+             "input": {"operation": "upper", "text": "y"}},
+            {"task_id": "later", "title": "Needs after", "kind": "tool", "tool": "text", "depends_on": ["after"],
+             "input": {"operation": "upper", "text": "z"}},
+        ],
+    )  # fmt: skip
+    run = await finished_run(platform, headers, goal_id)
+    assert run["status"] == "failed", run
+    tasks = tasks_by_id(run)
+    assert (tasks["boom"]["status"], tasks["boom"]["attempt"]) == ("failed", 3)
+    assert "no luck" in tasks["boom"]["error"]["message"]
+    assert tasks["after"]["status"] == tasks["later"]["status"] == "blocked"
+    assert tasks["ok"]["status"] in ("completed", "cancelled")  # fail fast: a task still open when the run fails stops
+    assert "boom" in run["error"]
+    goal = (await platform.api.get(f"/v1/goals/{goal_id}", headers=headers)).json()
+    assert goal["status"] == "failed"
+    assert "boom" in goal["reasons"][0]
+    steps = (await platform.api.get(f"/v1/runs/{run['run_id']}/tasks/boom/steps", headers=headers)).json()["items"]
+    assert [s["attempt"] for s in steps] == [1, 2, 3]
+
+
+async def test_an_agent_task_loops_model_turns_and_tool_calls_until_it_answers(
+    platform: Platform, providers: Providers
+) -> None:
+    providers.reset()
+    headers = await tenant(platform)
+    assert (await platform.api.post("/v1/models", json=GPT, headers=headers)).status_code == 201
+    providers.openai.script(
+        Reply(tool_calls=(FakeToolCall("python", {"code": "result = 6 * 7"}, id="c1"),)),
+        Reply(json_answer={"answer": 42}),
+    )
+    goal_id = await run_template(
+        platform,
+        headers,
+        [
+            {"task_id": "think", "title": "Work out six times seven", "kind": "agent",
+             "instructions": "Use the python tool.", "output_schema": {"type": "object", "required": ["answer"]}},
+            {"task_id": "shout", "title": "Shout", "kind": "tool", "tool": "text", "depends_on": ["think"],
+             "input": {"operation": "upper", "text": "done"}},
+        ],
+    )  # fmt: skip
+    run = await finished_run(platform, headers, goal_id)
+    assert run["status"] == "completed", run
+    think = tasks_by_id(run)["think"]
+    assert think["output"] == {"answer": 42}
+    assert think["input_tokens"] > 0
+    assert think["cost_micro_usd"] >= 0
+    steps = (await platform.api.get(f"/v1/runs/{run['run_id']}/tasks/think/steps", headers=headers)).json()["items"]
+    assert [s["kind"] for s in steps] == ["model", "tools", "model"]
+    assert steps[1]["detail"]["results"][0]["output"]["result"] == 42
+    second = providers.openai.requests[-1].body
+    assert second["messages"][-1]["role"] == "tool"  # the tool's result went back to the model
+    assert second["tools"]
+    assert any(t["function"]["name"] == "python" for t in second["tools"])
+
+
+async def test_a_run_is_paused_resumed_and_cancelled(platform: Platform) -> None:
+    headers = await tenant(platform)
+    slow = {"code": "import time\ntime.sleep(1.0)\nresult = 1"}
+    goal_id = await run_template(
+        platform,
+        headers,
+        [
+            {"task_id": "a", "title": "A", "kind": "tool", "tool": "python", "input": slow},
+            {"task_id": "b", "title": "B", "kind": "tool", "tool": "python", "input": slow, "depends_on": ["a"]},
+            {"task_id": "c", "title": "C", "kind": "tool", "tool": "python", "input": slow, "depends_on": ["b"]},
+        ],
+    )
+    run = await run_of(platform, headers, goal_id)
+    paused = await platform.api.post(f"/v1/runs/{run['run_id']}/pause", json={"reason": "look"}, headers=headers)
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["status"] == "paused"
+    await asyncio.sleep(2.5)  # a finishes; nothing new starts
+    held = (await platform.api.get(f"/v1/runs/{run['run_id']}", headers=headers)).json()
+    assert held["status"] == "paused"
+    assert tasks_by_id(held)["c"]["status"] in ("pending", "queued")
+    assert tasks_by_id(held)["b"]["status"] in ("queued", "ready", "pending")
+    resumed = await platform.api.post(f"/v1/runs/{run['run_id']}/resume", headers=headers)
+    assert resumed.json()["status"] == "running"
+    for _ in range(50):
+        now = (await platform.api.get(f"/v1/runs/{run['run_id']}", headers=headers)).json()
+        if tasks_by_id(now)["b"]["status"] == "completed":
+            break
+        await asyncio.sleep(0.1)
+    cancelled = await platform.api.post(f"/v1/runs/{run['run_id']}/cancel", json={"reason": "enough"}, headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    goal = await finished_goal(platform, headers, goal_id)
+    assert goal["status"] == "cancelled"
+    final = (await platform.api.get(f"/v1/runs/{run['run_id']}", headers=headers)).json()
+    assert tasks_by_id(final)["c"]["status"] in ("cancelled", "completed")
+    again = await platform.api.post(f"/v1/runs/{run['run_id']}/resume", headers=headers)
+    assert_problem(again, 409)
+    missing = await platform.api.get(f"/v1/runs/{uuid.uuid4()}", headers=headers)
+    assert_problem(missing, 404)
+
+
+async def test_a_killed_runtime_worker_loses_nothing_and_repeats_no_side_effect(
+    platform: Platform, tool_target: ToolTarget
+) -> None:
+    headers = await tenant(platform, tool_target)
+    effect = f"/slow-{uuid.uuid4().hex[:6]}"
+    goal_id = await run_template(
+        platform,
+        headers,
+        [
+            {"task_id": "post", "title": "Side effect", "kind": "tool", "tool": "http_request",
+             "input": {"url": f"{tool_target.url}{effect}", "method": "POST", "json": {"n": 1}}},
+            {"task_id": "next", "title": "After", "kind": "tool", "tool": "json_query", "depends_on": ["post"],
+             "input": {"data": {"$from": "post", "path": "json"}, "query": "path"}},
+        ],
+    )  # fmt: skip
+    run = await run_of(platform, headers, goal_id)
+    for _ in range(100):  # the POST is in flight: L03 is waiting on the slow server, the runtime on L03
+        if tool_target.hits.get(effect):
+            break
+        await asyncio.sleep(0.05)
+    assert tool_target.hits.get(effect) == 1
+    pool = platform.cloud.pools["RuntimeFunction"]
+    killed = [w.process.pid for w in pool.workers.values() if w.current is not None and w.process is not None]
+    assert killed, "no runtime worker was busy"
+    for worker in list(pool.workers.values()):
+        if worker.current is not None and worker.process is not None:
+            worker.process.kill()
+    final = await finished_run(platform, headers, goal_id)
+    assert final["status"] == "completed", final
+    tasks = tasks_by_id(final)
+    assert tool_target.hits[effect] == 1  # the side effect happened once
+    assert tasks["post"]["attempt"] == 1
+    assert tasks["post"]["invocations"] >= 2
+    assert tasks["next"]["output"]["result"] == effect
+    [step] = (await platform.api.get(f"/v1/runs/{run['run_id']}/tasks/post/steps", headers=headers)).json()["items"]
+    assert step["detail"]["replayed"] is True  # the resumed task got the ledger's record, not a new call
+
+
+async def test_every_event_delivered_twice_changes_nothing(platform: Platform, tool_target: ToolTarget) -> None:
+    headers = await tenant(platform, tool_target)
+    effect = f"/twice-{uuid.uuid4().hex[:6]}"
+    tasks = [
+        {"task_id": "a", "title": "A", "kind": "tool", "tool": "http_request",
+         "input": {"url": f"{tool_target.url}{effect}", "method": "POST", "json": {"n": 1}}},
+        {"task_id": "b", "title": "B", "kind": "tool", "tool": "python", "depends_on": ["a"],
+         "input": {"code": "result = inputs['s'] * 2", "inputs": {"s": {"$from": "a", "path": "status"}}}},
+        {"task_id": "c", "title": "C", "kind": "tool", "tool": "text", "depends_on": ["a"],
+         "input": {"operation": "upper", "text": "c"}},
+        {"task_id": "d", "title": "D", "kind": "tool", "tool": "json_query", "depends_on": ["b", "c"],
+         "input": {"data": {"b": {"$from": "b", "path": "result"}, "c": {"$from": "c", "path": "result"}},
+                   "query": "[b, c]"}},
+    ]  # fmt: skip
+    assert platform.cloud.router is not None
+    platform.cloud.router.copies = 2
+    try:
+        goal_id = await run_template(platform, headers, tasks)
+        twice = await finished_run(platform, headers, goal_id)
+    finally:
+        platform.cloud.router.copies = 1
+    assert twice["status"] == "completed", twice
+    assert tool_target.hits[effect] == 1
+    assert tasks_by_id(twice)["d"]["output"]["result"] == [402, "C"]
+    assert all(t["attempt"] == 1 for t in twice["tasks"])
+    await asyncio.sleep(1)  # late duplicates have arrived
+    for _ in range(50):
+        events = await platform.api.get(
+            "/v1/events",
+            params={"aggregate_type": "run", "aggregate_id": twice["run_id"], "limit": 100},
+            headers=headers,
+        )
+        kinds = [e["detail_type"] for e in events.json()["items"]]
+        if "RunCompleted" in kinds:
+            break
+        await asyncio.sleep(0.1)
+    assert sorted(kinds) == sorted(["RunStarted", "RunCompleted"] + ["TaskReady", "ToolCalled", "TaskCompleted"] * 4), (
+        kinds
+    )
+
+
+async def test_a_task_that_outlasts_its_invocation_continues_in_the_next(
+    platform: Platform, providers: Providers
+) -> None:
+    providers.reset()
+    headers = await tenant(platform)
+    assert (await platform.api.post("/v1/models", json=GPT, headers=headers)).status_code == 201
+    providers.openai.script(
+        Reply(tool_calls=(FakeToolCall("text", {"operation": "upper", "text": "one"}, id="t1"),), delay_s=1.5),
+        Reply(tool_calls=(FakeToolCall("text", {"operation": "upper", "text": "two"}, id="t2"),), delay_s=1.5),
+        Reply(tool_calls=(FakeToolCall("text", {"operation": "upper", "text": "three"}, id="t3"),), delay_s=1.5),
+        Reply(json_answer={"said": ["ONE", "TWO", "THREE"]}, delay_s=1.5),
+    )
+    goal_id = await run_template(
+        platform, headers, [{"task_id": "talk", "title": "Talk a while", "kind": "agent", "timeout_s": 120}]
+    )
+    run = await finished_run(platform, headers, goal_id)
+    assert run["status"] == "completed", run
+    talk = tasks_by_id(run)["talk"]
+    assert talk["output"] == {"said": ["ONE", "TWO", "THREE"]}
+    assert talk["invocations"] >= 2
+    assert talk["attempt"] == 1
+    steps = (await platform.api.get(f"/v1/runs/{run['run_id']}/tasks/talk/steps", headers=headers)).json()["items"]
+    assert [s["kind"] for s in steps] == ["model", "tools"] * 3 + ["model"]
+    assert len(providers.openai.requests) == 4  # no model turn was asked twice
+    events = await platform.api.get(
+        "/v1/events", params={"aggregate_type": "run", "aggregate_id": run["run_id"], "detail_type": "TaskContinued"},
+        headers=headers,
+    )  # fmt: skip
+    assert events.json()["items"], "no TaskContinued"
