@@ -363,3 +363,71 @@ async def test_a_task_that_outlasts_its_invocation_continues_in_the_next(
         headers=headers,
     )  # fmt: skip
     assert events.json()["items"], "no TaskContinued"
+
+
+async def test_a_goal_planned_by_the_llm_runs_its_agent_and_tool_tasks(
+    platform: Platform, providers: Providers
+) -> None:
+    providers.reset()
+    headers = await tenant(platform)
+    assert (await platform.api.post("/v1/models", json=GPT, headers=headers)).status_code == 201
+    plan = {
+        "tasks": [
+            {"task_id": "find", "title": "Find the largest score", "kind": "agent",
+             "instructions": "Use json_query on the scores.", "input": {"scores": [3, 9, 4]}},
+            {"task_id": "say", "title": "Say it", "kind": "tool", "tool": "text", "depends_on": ["find"],
+             "input": {"operation": "upper", "text": {"$from": "find", "path": "answer"}}},
+        ]
+    }  # fmt: skip
+    providers.openai.script(
+        Reply(json_answer=plan),  # the plan
+        Reply(tool_calls=(FakeToolCall("json_query", {"data": [3, 9, 4], "query": "max(@)"}, id="q1"),)),
+        Reply(json_answer={"answer": "the largest is nine"}),
+    )
+    submitted = await platform.api.post("/v1/goals", json={"text": "Which score is largest?"}, headers=headers)
+    assert submitted.status_code == 202, submitted.text
+    run = await finished_run(platform, headers, submitted.json()["goal_id"])
+    assert run["status"] == "completed", run
+    tasks = tasks_by_id(run)
+    assert tasks["say"]["output"]["result"] == "THE LARGEST IS NINE"
+    steps = (await platform.api.get(f"/v1/runs/{run['run_id']}/tasks/find/steps", headers=headers)).json()["items"]
+    assert steps[1]["detail"]["results"][0]["output"]["result"] == 9
+    assert len(providers.openai.requests) == 3  # one plan, two agent turns
+    turn = providers.openai.requests[1].body
+    assert "Find the largest score" in turn["messages"][1]["content"]
+    assert '"scores": [3, 9, 4]' in turn["messages"][1]["content"]
+
+
+async def test_an_agent_on_the_embedded_local_model_completes(platform: Platform) -> None:
+    headers = await tenant(platform)
+    agent = await platform.api.post(
+        "/v1/agents",
+        json={
+            "name": f"local-{uuid.uuid4().hex[:6]}",
+            "system_prompt": "You greet people.",
+            "model": {"name": "local/gemma3-270m", "temperature": 0},
+            "tools": [],
+            "max_steps": 2,
+        },
+        headers=headers,
+    )
+    assert agent.status_code == 201, agent.text
+    schema = {
+        "type": "object",
+        "properties": {"greeting": {"type": "string", "maxLength": 40}},
+        "required": ["greeting"],
+        "additionalProperties": False,
+    }
+    goal_id = await run_template(
+        platform,
+        headers,
+        [{"task_id": "greet", "title": "Greet Ada", "kind": "agent", "agent_id": agent.json()["agent_id"],
+          "output_schema": schema, "timeout_s": 240}],
+    )  # fmt: skip
+    run = await finished_run(platform, headers, goal_id, timeout_s=240)
+    assert run["status"] == "completed", run
+    greet = tasks_by_id(run)["greet"]
+    assert isinstance(greet["output"]["greeting"], str)  # what it says may be poor; the platform stays correct
+    steps = (await platform.api.get(f"/v1/runs/{run['run_id']}/tasks/greet/steps", headers=headers)).json()["items"]
+    assert steps[0]["detail"]["model"] == "local/gemma3-270m"
+    assert greet["output_tokens"] > 0

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from aws_lambda_powertools import Logger
 
-from strata import db, handler, jsonschemas
+from strata import background, db, handler, jsonschemas
 from strata.events.outbox import unit_of_work
 from strata.events.runtime import TaskContinued, TaskReady
 from strata_runtime import runs
@@ -70,6 +70,8 @@ class Attempt:
     started: float = field(default_factory=time.monotonic)
     usage: Usage = field(default_factory=Usage)
     lost: bool = False
+    # a last step recorded together with the task's completion (a tool task's one call), saving a transaction
+    final_step: tuple[str, dict[str, Any], Usage] | None = None
 
     @property
     def timeout_s(self) -> float:
@@ -88,53 +90,63 @@ class Attempt:
 
     async def checkpoint(self, kind: str, detail: dict[str, Any], usage: Usage | None = None) -> int:
         """Record the step taken, with its usage, before the next one begins; its number."""
-        step = self.next_step
-        spent = usage or Usage()
         async with db.transaction(self.tenant_id) as conn:
-            kept = await conn.fetchval(
-                """UPDATE task_executions SET next_step = $5 + 1, lease_until = now() + make_interval(secs => $6),
-                          input_tokens = input_tokens + $7, output_tokens = output_tokens + $8,
-                          cost_micro_usd = cost_micro_usd + $9, model_ms = model_ms + $10, tool_ms = tool_ms + $11
-                   WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND lease_owner = $4 AND status = 'running'
-                     AND next_step = $5
-                   RETURNING (SELECT status FROM runs WHERE run_id = $1)""",
-                self.run_id,
-                self.task_id,
-                self.attempt,
-                self.owner,
-                step,
-                runtime_settings().runtime_lease_s,
-                spent.input_tokens,
-                spent.output_tokens,
-                spent.cost_micro_usd,
-                spent.model_ms,
-                spent.tool_ms,
-            )
-            if kept is None:
-                raise LeaseLost
-            await conn.execute(
-                """INSERT INTO task_steps (tenant_id, run_id, task_id, attempt, step, kind, detail, input_tokens,
-                                           output_tokens, cost_micro_usd, duration_ms)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
-                self.tenant_id,
-                self.run_id,
-                self.task_id,
-                self.attempt,
-                step,
-                kind,
-                detail,
-                spent.input_tokens,
-                spent.output_tokens,
-                spent.cost_micro_usd,
-                spent.model_ms + spent.tool_ms,
-            )
-        self.next_step = step + 1
-        if kept != "running":  # paused or ended: the step is kept; the task stops here
+            step, run_status = await self.record_step(conn, kind, detail, usage)
+        if run_status != "running":  # paused or ended: the step is kept; the task stops here
             self.lost = True
         return step
 
+    async def record_step(
+        self, conn: Any, kind: str, detail: dict[str, Any], usage: Usage | None = None
+    ) -> tuple[int, str]:
+        """Record a step in the caller's transaction (renewing the lease); its number and the run's status.
+        LeaseLost when the task is no longer this invocation's."""
+        step = self.next_step
+        spent = usage or Usage()
+        run_status = await conn.fetchval(
+            """UPDATE task_executions SET next_step = $5 + 1, lease_until = now() + make_interval(secs => $6),
+                      input_tokens = input_tokens + $7, output_tokens = output_tokens + $8,
+                      cost_micro_usd = cost_micro_usd + $9, model_ms = model_ms + $10, tool_ms = tool_ms + $11
+               WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND lease_owner = $4 AND status = 'running'
+                 AND next_step = $5
+               RETURNING (SELECT status FROM runs WHERE run_id = $1)""",
+            self.run_id,
+            self.task_id,
+            self.attempt,
+            self.owner,
+            step,
+            runtime_settings().runtime_lease_s,
+            spent.input_tokens,
+            spent.output_tokens,
+            spent.cost_micro_usd,
+            spent.model_ms,
+            spent.tool_ms,
+        )
+        if run_status is None:
+            raise LeaseLost
+        await conn.execute(
+            """INSERT INTO task_steps (tenant_id, run_id, task_id, attempt, step, kind, detail, input_tokens,
+                                       output_tokens, cost_micro_usd, duration_ms)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+            self.tenant_id,
+            self.run_id,
+            self.task_id,
+            self.attempt,
+            step,
+            kind,
+            detail,
+            spent.input_tokens,
+            spent.output_tokens,
+            spent.cost_micro_usd,
+            spent.model_ms + spent.tool_ms,
+        )
+        self.next_step = step + 1
+        return step, str(run_status)
+
     async def recorded_steps(self) -> list[dict[str, Any]]:
         """This attempt's steps so far, in order (what a resumed attempt rebuilds its state from)."""
+        if self.next_step == 0:
+            return []  # a fresh attempt: nothing to read
         rows = await db.fetch(
             "SELECT step, kind, detail FROM task_steps WHERE run_id = $1 AND task_id = $2 AND attempt = $3 "
             "ORDER BY step",
@@ -147,13 +159,16 @@ class Attempt:
 
 
 async def on_task_event(event: TaskReady | TaskContinued) -> None:
-    """The TaskReady / TaskContinued consumer: work on the task if it is this event's to work on."""
+    """The TaskReady / TaskContinued consumer: work on the task if it is this event's to work on, then on each
+    task its completion readied and handed straight to this invocation (while it has the time)."""
     owner = handler.invocation_id()
     attempt = await _claim(event, owner)
-    if attempt is None:
-        return
-    async with _heartbeat(attempt):
-        await _work(attempt)
+    try:
+        while attempt is not None:
+            async with _heartbeat(attempt):
+                attempt = await _work(attempt)
+    finally:
+        await background.drain()  # the events of every completion are out before the invocation ends
 
 
 async def _claim(event: TaskReady | TaskContinued, owner: str) -> Attempt | None:
@@ -233,7 +248,9 @@ async def _heartbeat(attempt: Attempt) -> AsyncIterator[None]:
             await task
 
 
-async def _work(attempt: Attempt) -> None:
+async def _work(attempt: Attempt) -> Attempt | None:
+    """Work on the attempt until it completes, fails, stops or is handed on; the task its completion gave this
+    invocation to do next, if any."""
     from strata_runtime import agent
 
     try:
@@ -245,16 +262,60 @@ async def _work(attempt: Attempt) -> None:
         output = _checked_output(attempt, output)
     except LeaseLost:
         await _release(attempt)
-        return
+        return None
     except HandOn:
         await _hand_on(attempt)
-        return
+        return None
     except TaskFailure as failure:
+        if attempt.final_step is not None:  # the call happened: its record stays with the attempt
+            with contextlib.suppress(LeaseLost):
+                await attempt.checkpoint(*attempt.final_step)
         await _fail(attempt, failure)
-        return
-    async with unit_of_work(attempt.tenant_id) as uow:
-        run = runs.run_of(uow, attempt.tenant_id, attempt.run_id, attempt.correlation_id, attempt.causation_id)
-        await run.complete_task(attempt.task_id, attempt.attempt, output, await _totals(uow.conn, attempt))
+        return None
+    remaining = handler.remaining_s()
+    settings = runtime_settings()
+    eager = remaining is None or remaining > 2 * settings.runtime_continue_margin_s
+    try:
+        async with unit_of_work(attempt.tenant_id, publish_soon=True) as uow:
+            if attempt.final_step is not None:
+                await attempt.record_step(uow.conn, *attempt.final_step)
+            run = runs.run_of(uow, attempt.tenant_id, attempt.run_id, attempt.correlation_id, attempt.causation_id)
+            run.taker = attempt.owner if eager else None
+            await run.complete_task(attempt.task_id, attempt.attempt, output, await _totals(uow.conn, attempt))
+    except LeaseLost:
+        await _release(attempt)
+        return None
+    return await _taken(attempt, run.taken) if run.taken is not None else None
+
+
+async def _taken(previous: Attempt, task_id: str) -> Attempt | None:
+    """The attempt of a task this invocation claimed while completing the previous one."""
+    rows = await db.fetch(
+        """SELECT t.attempt, t.definition, t.input, t.next_step, t.first_started_at, r.allowed_tools
+           FROM task_executions t JOIN runs r ON r.run_id = t.run_id
+           WHERE t.run_id = $1 AND t.task_id = $2 AND t.lease_owner = $3 AND t.status = 'running'""",
+        previous.run_id,
+        task_id,
+        previous.owner,
+        tenant_id=previous.tenant_id,
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    return Attempt(
+        tenant_id=previous.tenant_id,
+        run_id=previous.run_id,
+        task_id=task_id,
+        attempt=row["attempt"],
+        owner=previous.owner,
+        correlation_id=previous.correlation_id,
+        causation_id=previous.causation_id,
+        definition=row["definition"],
+        input=row["input"] or {},
+        next_step=row["next_step"],
+        allowed_tools=row["allowed_tools"],
+        first_started=row["first_started_at"].timestamp(),
+    )
 
 
 async def _tool_task(attempt: Attempt) -> dict[str, Any]:
@@ -272,8 +333,9 @@ async def _tool_task(attempt: Attempt) -> dict[str, Any]:
         raise TaskFailure(exc.kind, exc.message, exc.retryable) from exc
     usage = Usage()
     usage.tool_ms = (time.perf_counter() - started) * 1000
-    await attempt.checkpoint("tool", _tool_detail(tool, call), usage)
-    return _tool_output(_tool_detail(tool, call))
+    detail = _tool_detail(tool, call)
+    attempt.final_step = ("tool", detail, usage)  # recorded with the completion, or with the failure
+    return _tool_output(detail)
 
 
 def _tool_detail(tool: str, call: dict[str, Any]) -> dict[str, Any]:

@@ -142,6 +142,11 @@ class _Run:
         self.run_id = run_id
         self.correlation_id = correlation_id
         self.causation_id = causation_id
+        self.locked: asyncpg.Record | None = None
+        # eager dispatch: an invocation finishing a task takes one task it readies itself (claimed in the same
+        # transaction, no event), instead of sending it through the bus to another invocation
+        self.taker: str | None = None
+        self.taken: str | None = None
 
     def event(self, kind: type[E], **fields: Any) -> E:
         return kind(  # type: ignore[call-arg]  # every run event has run_id
@@ -154,10 +159,14 @@ class _Run:
 
     async def lock(self) -> asyncpg.Record:
         """The run's row, locked until the transaction ends: a run's transitions happen one at a time."""
-        row = await self.conn.fetchrow(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1 FOR UPDATE", self.run_id)  # noqa: S608
-        if row is None:
-            raise NotFoundError(f"no run {self.run_id}")
-        return row
+        if self.locked is None:
+            self.locked = await self.conn.fetchrow(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1 FOR UPDATE",  # noqa: S608 - constant columns
+                self.run_id,
+            )
+            if self.locked is None:
+                raise NotFoundError(f"no run {self.run_id}")
+        return self.locked
 
     async def bind_and_dispatch(self, newly_unblocked: list[str]) -> None:
         """Bind the inputs of tasks whose dependencies are all done (queued), then dispatch queued tasks as far as
@@ -224,6 +233,19 @@ class _Run:
             self.run_id,
         )
         for row in ready:
+            if self.taker is not None and self.taken is None:
+                self.taken = await self.conn.fetchval(
+                    """UPDATE task_executions SET status = 'running', lease_owner = $3,
+                              lease_until = now() + make_interval(secs => $4), started_at = now(),
+                              first_started_at = coalesce(first_started_at, now()), invocations = invocations + 1
+                       WHERE run_id = $1 AND task_id = $2 AND status = 'ready' RETURNING task_id""",
+                    self.run_id,
+                    row["task_id"],
+                    self.taker,
+                    runtime_settings().runtime_lease_s,
+                )
+                if self.taken is not None:
+                    continue
             await self.uow.emit(self.event(TaskReady, task_id=row["task_id"], attempt=row["attempt"]))
         return len(ready)
 
@@ -394,6 +416,7 @@ class _Run:
             await self.uow.emit(
                 self.event(RunCancelled, **common, cancelled_by=requested_by[:200], reason=(error or "")[:2000])
             )
+        self.locked = None  # its status changed
 
 
 class Usage:
@@ -434,6 +457,7 @@ async def control(tenant_id: UUID, run_id: UUID, action: str, by: str, reason: s
         await uow.conn.execute(
             "UPDATE runs SET status = $2, requested_by = $3, updated_at = now() WHERE run_id = $1", run_id, wanted, by
         )
+        run.locked = None  # read again (locked still) with its new status
         if action == "resume":
             await redispatch_ready(run, older_than_s=0)
             await run.dispatch()

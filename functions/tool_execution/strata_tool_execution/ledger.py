@@ -50,20 +50,20 @@ async def invoke(
 ) -> dict[str, Any]:
     """Run the call once; the recorded call (`replayed` when it had already been made, whatever the tool's
     settings are now: a call that happened is answered as it happened)."""
-    recorded = await _recorded(tenant_id, key)
+    async with db.transaction(tenant_id) as conn:  # the record, the settings and the claim: one transaction
+        recorded = await _recorded_on(conn, key)
+        if recorded is None:
+            tool = await registry.tool_on(conn, name)
+            if not tool.enabled:
+                raise ForbiddenError(f"the tool {name!r} is disabled for this tenant")
+            error = jsonschemas.first_error(tool.definition.input_schema, arguments)
+            if error is not None:
+                raise InvalidInputError(f"the input does not match the {name} tool's input schema {error}")
+            if tool.requires_approval:
+                raise ForbiddenError(f"calls of {name!r} need a human's approval, which supervision (L08) grants")
+            recorded = await _claim_on(conn, tenant_id, tool.definition.version, name, arguments, key, tool.timeout_s)
     if recorded is not None:
         return await _replay(tenant_id, correlation_id, recorded, name, arguments, key)
-    tool = await registry.tool(tenant_id, name)
-    if not tool.enabled:
-        raise ForbiddenError(f"the tool {name!r} is disabled for this tenant")
-    error = jsonschemas.first_error(tool.definition.input_schema, arguments)
-    if error is not None:
-        raise InvalidInputError(f"the input does not match the {name} tool's input schema {error}")
-    if tool.requires_approval:
-        raise ForbiddenError(f"calls of {name!r} need a human's approval, which supervision (L08) grants")
-    claimed = await _claim(tenant_id, tool.definition.version, name, arguments, key, tool.timeout_s)
-    if claimed is not None:
-        return await _replay(tenant_id, correlation_id, claimed, name, arguments, key)
     started = time.perf_counter()
     context = ToolContext(tenant_id, tool.timeout_s, tool.max_output_bytes, tool.config)
     output: dict[str, Any] | None = None
@@ -90,37 +90,32 @@ RECORDED = (
 )
 
 
-async def _recorded(tenant_id: UUID, key: CallKey) -> dict[str, Any] | None:
+async def _recorded_on(conn: Any, key: CallKey) -> dict[str, Any] | None:
     """The call recorded under the key, if any (with whether its lease has passed)."""
-    rows = await db.fetch(RECORDED, key.run_id, key.task_id, key.step, key.call_id, tenant_id=tenant_id)
-    return dict(rows[0]) if rows else None
+    row = await conn.fetchrow(RECORDED, key.run_id, key.task_id, key.step, key.call_id)
+    return dict(row) if row is not None else None
 
 
-async def _claim(
-    tenant_id: UUID, version: int, name: str, arguments: dict[str, Any], key: CallKey, timeout_s: float
+async def _claim_on(
+    conn: Any, tenant_id: UUID, version: int, name: str, arguments: dict[str, Any], key: CallKey, timeout_s: float
 ) -> dict[str, Any] | None:
-    """Claim the key (None) or return the call already recorded under it."""
-    async with db.transaction(tenant_id) as conn:
-        inserted = await conn.fetchval(
-            """INSERT INTO tool_calls (tenant_id, run_id, task_id, step, call_id, tool_name, tool_version, input,
-                                       status, lease_until)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', now() + make_interval(secs => $9))
-               ON CONFLICT DO NOTHING RETURNING true""",
-            tenant_id,
-            key.run_id,
-            key.task_id,
-            key.step,
-            key.call_id,
-            name,
-            version,
-            arguments,
-            timeout_s + LEASE_GRACE_S,
-        )
-        if inserted:
-            return None
-        row = await conn.fetchrow(RECORDED, key.run_id, key.task_id, key.step, key.call_id)
-    assert row is not None
-    return dict(row)
+    """Claim the key (None) or return the call recorded under it meanwhile."""
+    inserted = await conn.fetchval(
+        """INSERT INTO tool_calls (tenant_id, run_id, task_id, step, call_id, tool_name, tool_version, input,
+                                   status, lease_until)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', now() + make_interval(secs => $9))
+           ON CONFLICT DO NOTHING RETURNING true""",
+        tenant_id,
+        key.run_id,
+        key.task_id,
+        key.step,
+        key.call_id,
+        name,
+        version,
+        arguments,
+        timeout_s + LEASE_GRACE_S,
+    )
+    return None if inserted else await _recorded_on(conn, key)
 
 
 async def _replay(
@@ -159,7 +154,7 @@ async def _finish(
     started: float | None,
 ) -> dict[str, Any]:
     status = "failed" if failure is not None else "succeeded"
-    async with unit_of_work(tenant_id) as uow:
+    async with unit_of_work(tenant_id, publish_soon=True) as uow:  # ToolCalled: an observation
         row = await uow.conn.fetchrow(
             f"""UPDATE tool_calls SET status = $5, output = $6, error = $7, finished_at = now()
                 WHERE run_id = $1 AND task_id = $2 AND step = $3 AND call_id = $4 AND status = 'running'
@@ -199,7 +194,7 @@ def _event(tenant_id: UUID, correlation_id: str, key: CallKey, row: dict[str, An
 
 
 async def _emit(tenant_id: UUID, correlation_id: str, key: CallKey, row: dict[str, Any], replayed: bool) -> None:
-    async with unit_of_work(tenant_id) as uow:
+    async with unit_of_work(tenant_id, publish_soon=True) as uow:  # ToolCalled: an observation
         await uow.emit(_event(tenant_id, correlation_id, key, row, replayed))
 
 

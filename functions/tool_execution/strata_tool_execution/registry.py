@@ -74,13 +74,18 @@ SETTINGS_COLUMNS = "tool_name, enabled, requires_approval, limits, config, versi
 
 
 async def tool(tenant_id: UUID, name: str) -> EffectiveTool:
+    async with db.transaction(tenant_id) as conn:
+        return await tool_on(conn, name)
+
+
+async def tool_on(conn: Any, name: str) -> EffectiveTool:
+    """The tool with the tenant's settings, read in the caller's (tenant-scoped) transaction."""
     d = definition(name)
-    rows = await db.fetch(
+    row = await conn.fetchrow(
         f"SELECT {SETTINGS_COLUMNS} FROM tool_settings WHERE tool_name = $1",  # noqa: S608 - constant columns
         name,
-        tenant_id=tenant_id,
     )
-    return _effective(d, dict(rows[0]) if rows else None)
+    return _effective(d, dict(row) if row is not None else None)
 
 
 async def tools(tenant_id: UUID) -> list[EffectiveTool]:

@@ -46,13 +46,19 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(tenant_id: UUID | None = None) -> AsyncIterator[UnitOfWork]:
-    """Run a state change with its events; after commit the events are published (the sweeper retries)."""
+async def unit_of_work(tenant_id: UUID | None = None, publish_soon: bool = False) -> AsyncIterator[UnitOfWork]:
+    """Run a state change with its events; after commit the events are published (the sweeper retries).
+    `publish_soon`: published at once but off the caller's path (a background task), so the caller goes on
+    without waiting for PutEvents; a caller that must know they are out before its invocation ends awaits
+    `background.drain()` (else a frozen environment leaves them to the sweeper)."""
     async with db.transaction(tenant_id) as conn:
         uow = UnitOfWork(conn)
         yield uow
     if uow.events:
-        await _publish_quietly(uow.events)
+        if publish_soon:
+            background.spawn(_publish_quietly(uow.events))
+        else:
+            await _publish_quietly(uow.events)
 
 
 PUBLISH_LINGER_S = 0.1  # publish_later gathers events this long, so PutEvents carries up to 10 at a time
