@@ -431,3 +431,44 @@ async def test_an_agent_on_the_embedded_local_model_completes(platform: Platform
     steps = (await platform.api.get(f"/v1/runs/{run['run_id']}/tasks/greet/steps", headers=headers)).json()["items"]
     assert steps[0]["detail"]["model"] == "local/gemma3-270m"
     assert greet["output_tokens"] > 0
+
+
+async def test_a_failed_run_is_replanned_as_a_new_plan_version_when_the_goal_asks(
+    platform: Platform, providers: Providers
+) -> None:
+    providers.reset()
+    headers = await tenant(platform)
+    assert (await platform.api.post("/v1/models", json=GPT, headers=headers)).status_code == 201
+    first = {
+        "tasks": [
+            {"task_id": "ok", "title": "Works", "kind": "tool", "tool": "text",
+             "input": {"operation": "upper", "text": "a"}},
+            {"task_id": "bad", "title": "Breaks", "kind": "tool", "tool": "python", "depends_on": ["ok"],
+             "input": {"code": "raise ValueError('wrong approach')"}, "retry": {"max_attempts": 1}},
+        ]
+    }  # fmt: skip
+    second = {
+        "tasks": [
+            {"task_id": "fixed", "title": "Another way", "kind": "tool", "tool": "python",
+             "input": {"code": "result = 'A' + 'b'"}},
+        ]
+    }  # fmt: skip
+    providers.openai.script(Reply(json_answer=first), Reply(json_answer=second))
+    submitted = await platform.api.post(
+        "/v1/goals",
+        json={"text": "Combine letters", "strategy": "llm", "constraints": {"on_failure": "replan", "max_replans": 1}},
+        headers=headers,
+    )
+    assert submitted.status_code == 202, submitted.text
+    goal_id = submitted.json()["goal_id"]
+    goal = await finished_goal(platform, headers, goal_id)
+    assert goal["status"] == "completed", goal
+    plans = (await platform.api.get(f"/v1/goals/{goal_id}/plans", headers=headers)).json()["items"]
+    assert [(p["version"], p["supersedes_version"]) for p in plans] == [(2, 1), (1, None)]
+    assert goal["plan_id"] == plans[0]["plan_id"]
+    run = (await platform.api.get(f"/v1/runs/{goal['run_id']}", headers=headers)).json()
+    assert tasks_by_id(run)["fixed"]["output"]["result"] == "Ab"
+    told = providers.openai.requests[1].body["messages"][1]["content"]
+    assert "A previous plan for this goal failed" in told
+    assert "wrong approach" in told
+    assert '"result": "A"' in told  # what completed is passed on

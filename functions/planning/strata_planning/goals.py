@@ -174,3 +174,62 @@ async def pending(tenant_id: UUID, goal_id: UUID) -> dict[str, Any] | None:
         tenant_id=tenant_id,
     )
     return dict(rows[0]) if rows else None
+
+
+async def record_replan(
+    tenant_id: UUID,
+    correlation_id: str,
+    causation_id: str,
+    goal_id: UUID,
+    failed_plan: dict[str, Any],
+    body: PlanBody,
+    strategy: str,
+) -> dict[str, Any] | None:
+    """Store the next version of a goal's plan after its run failed, signed, with PlanCreated naming the version it
+    supersedes; None when the goal moved on meanwhile (another delivery of the failure replanned it)."""
+    document = body.model_dump(mode="json")
+    signature = sign(document, signing_key())
+    cost = sum(t.estimated_cost_micro_usd for t in body.tasks)
+    plan_id = uuid4()
+    version = failed_plan["version"] + 1
+    async with unit_of_work(tenant_id) as uow:
+        claimed = await uow.conn.fetchval(
+            "UPDATE goals SET status = 'planned', plan_id = $2, run_id = NULL, updated_at = now() "
+            "WHERE goal_id = $1 AND plan_id = $3 AND status IN ('planned', 'running') RETURNING true",
+            goal_id,
+            plan_id,
+            failed_plan["plan_id"],
+        )
+        if not claimed:
+            return None
+        row = await uow.conn.fetchrow(
+            f"""INSERT INTO plans (plan_id, tenant_id, goal_id, version, strategy, body, signature,
+                                   estimated_cost_micro_usd, supersedes_version)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {PLAN_COLUMNS}""",  # noqa: S608
+            plan_id,
+            tenant_id,
+            goal_id,
+            version,
+            strategy,
+            document,
+            signature,
+            cost,
+            failed_plan["version"],
+        )
+        await uow.emit(
+            PlanCreated(
+                tenant_id=tenant_id,
+                correlation_id=correlation_id,
+                causation_id=causation_id,
+                plan_id=plan_id,
+                goal_id=goal_id,
+                version=version,
+                strategy=strategy,
+                task_count=len(body.tasks),
+                estimated_cost_micro_usd=cost,
+                signature=signature,
+                supersedes_version=failed_plan["version"],
+            )
+        )
+    assert row is not None
+    return dict(row)

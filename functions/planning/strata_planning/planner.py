@@ -53,11 +53,18 @@ async def on_goal_submitted(event: GoalSubmitted) -> None:
 
 
 async def make_plan(
-    tenant_id: UUID, correlation_id: str, text: str, constraints: GoalConstraints, strategy: str
+    tenant_id: UUID,
+    correlation_id: str,
+    text: str,
+    constraints: GoalConstraints,
+    strategy: str,
+    failure: str | None = None,
 ) -> Planned | Refused:
+    """A checked plan for the goal, or why there is none. `failure`: what became of the previous plan's run (a
+    replan), which the model is told, and which rules out the template that made the failed plan."""
     tools = await _tools(tenant_id, correlation_id)
     reasons: list[str] = []
-    if strategy in ("template", "hybrid"):
+    if strategy in ("template", "hybrid") and failure is None:
         match = templates.best_match(text, await template_store.live(tenant_id))
         if match is None:
             reasons.append("no plan template matches the goal")
@@ -69,7 +76,9 @@ async def make_plan(
             reasons += [f"template {match.template['name']}: {p}" for p in found]
         if strategy == "template":
             return Refused(reasons)
-    return await _llm_plan(tenant_id, correlation_id, text, constraints, tools, strategy, reasons)
+    if failure is not None and strategy == "template":
+        return Refused(["a template plan failed and the goal allows templates only, so there is nothing to replan"])
+    return await _llm_plan(tenant_id, correlation_id, text, constraints, tools, strategy, reasons, failure)
 
 
 def check(body: PlanBody, tools: dict[str, dict[str, Any]], constraints: GoalConstraints) -> list[str]:
@@ -112,7 +121,9 @@ async def _tools(tenant_id: UUID, correlation_id: str) -> dict[str, dict[str, An
     return {t["name"]: t for t in response.json()["items"]}
 
 
-def _prompt(text: str, constraints: GoalConstraints, tools: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+def _prompt(
+    text: str, constraints: GoalConstraints, tools: dict[str, dict[str, Any]], failure: str | None = None
+) -> list[dict[str, str]]:
     usable = [
         {"name": t["name"], "description": t["description"], "input_schema": t["input_schema"]}
         for t in tools.values()
@@ -129,6 +140,11 @@ def _prompt(text: str, constraints: GoalConstraints, tools: dict[str, dict[str, 
     goal = f"Goal: {text}"
     if constraints.budget_micro_usd is not None:
         goal += f"\nBudget: {constraints.budget_micro_usd} micro-USD in total."
+    if failure is not None:
+        goal += (
+            "\n\nA previous plan for this goal failed. Plan again around the failure; tasks that completed need not"
+            " run again (put their outputs into the new tasks' inputs as literal values).\n" + failure
+        )
     return [{"role": "system", "content": system}, {"role": "user", "content": goal}]
 
 
@@ -140,9 +156,10 @@ async def _llm_plan(
     tools: dict[str, dict[str, Any]],
     strategy: str,
     earlier: list[str],
+    failure: str | None = None,
 ) -> Planned | Refused:
     settings = PlanningSettings()
-    messages = _prompt(text, constraints, tools)
+    messages = _prompt(text, constraints, tools, failure)
     reasons = list(earlier)
     for attempt in range(2):  # the model's plan, then one repair
         request: dict[str, Any] = {

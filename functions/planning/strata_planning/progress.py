@@ -1,13 +1,22 @@
 """A goal follows what becomes of its plan: supervision's rejection, then its run's start and end. Each update only
 moves a goal forward (planned -> running -> completed | failed | cancelled), so events arriving twice or out of
-order change nothing."""
+order change nothing. A goal whose constraints say `on_failure: replan` is planned again when its run fails (a new,
+signed plan version told what failed and what completed), up to `max_replans` times."""
 
 from __future__ import annotations
 
-from strata import db
+import json
+
+from aws_lambda_powertools import Logger
+
+from strata import db, peers
 from strata.events.envelope import Event
+from strata.events.planning import GoalConstraints
 from strata.events.runtime import RunCancelled, RunCompleted, RunFailed, RunStarted
 from strata.events.supervision import PlanRejected
+from strata_planning import goals, planner
+
+logger = Logger(child=True)
 
 FINAL = {RunCompleted: "completed", RunFailed: "failed", RunCancelled: "cancelled"}
 
@@ -22,6 +31,8 @@ async def on_run_event(event: Event) -> None:
             event.plan_id,
             tenant_id=event.tenant_id,
         )
+    elif isinstance(event, RunFailed) and await _replanned(event):
+        return
     elif isinstance(event, RunCompleted | RunFailed | RunCancelled):
         reasons = [event.error] if isinstance(event, RunFailed) else []
         await db.fetch(
@@ -46,3 +57,57 @@ async def on_plan_rejected(event: PlanRejected) -> None:
         event.plan_id,
         tenant_id=event.tenant_id,
     )
+
+
+async def _replanned(event: RunFailed) -> bool:
+    """Plan the goal again after its run failed, if its constraints ask for that and allow another version; True
+    when the goal has a new plan (or already had one from another delivery of this event)."""
+    rows = await db.fetch(
+        "SELECT g.text, g.constraints, g.strategy, g.plan_id, p.version FROM goals g "
+        "JOIN plans p ON p.plan_id = $2 WHERE g.goal_id = $1",
+        event.goal_id,
+        event.plan_id,
+        tenant_id=event.tenant_id,
+    )
+    if not rows:
+        return False
+    goal = rows[0]
+    constraints = GoalConstraints.model_validate(goal["constraints"])
+    if constraints.on_failure != "replan":
+        return False
+    if goal["plan_id"] != event.plan_id:
+        return True  # replanned already: this is a late or repeated delivery
+    if goal["version"] > constraints.max_replans:
+        return False
+    failure = await _what_failed(event)
+    outcome = await planner.make_plan(
+        event.tenant_id, event.correlation_id, goal["text"], constraints, goal["strategy"], failure=failure
+    )
+    if isinstance(outcome, planner.Refused):
+        logger.info(
+            "the goal could not be replanned", extra={"goal_id": str(event.goal_id), "reasons": outcome.reasons}
+        )
+        return False
+    failed_plan = {"plan_id": event.plan_id, "version": goal["version"]}
+    await goals.record_replan(
+        event.tenant_id, event.correlation_id, str(event.event_id), event.goal_id, failed_plan, outcome.body,
+        outcome.strategy,
+    )  # fmt: skip
+    return True
+
+
+async def _what_failed(event: RunFailed) -> str:
+    """The failed run as the planner is told it: each task's outcome, with completed outputs and errors."""
+    response = await peers.call(
+        "GET", f"/v1/runs/{event.run_id}", tenant_id=event.tenant_id, correlation_id=event.correlation_id
+    )
+    lines = [f"The run failed: {event.error}"]
+    if response.status_code == 200:
+        for task in response.json()["tasks"]:
+            line = f"- task {task['task_id']} ({task['title']}): {task['status']}"
+            if task["status"] == "completed":
+                line += f"; output {json.dumps(task['output'], default=str)[:2000]}"
+            elif task.get("error"):
+                line += f"; error {str(task['error'].get('message', ''))[:1000]}"
+            lines.append(line)
+    return "\n".join(lines)[:20_000]

@@ -22,6 +22,10 @@ class GoalConstraints(BaseModel):
     max_parallelism: int | None = Field(default=None, ge=1, le=1000)
     allowed_tools: list[str] | None = Field(default=None, max_length=200)
     require_approval: bool = False
+    on_failure: Literal["fail", "replan"] = Field(
+        default="fail", description="When a task fails for good: fail the goal, or plan again around the failure"
+    )
+    max_replans: int = Field(default=2, ge=0, le=5, description="With on_failure replan: new plan versions at most")
 
 
 class GoalSubmitted(Event):
