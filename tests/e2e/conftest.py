@@ -16,6 +16,7 @@ import pytest
 
 from strata_cli.localcloud.cloud import LocalCloud, LocalCloudConfig
 from tests.conftest import make_state_dir
+from tests.support.mcp_server import McpTestServer
 from tests.support.oidc import TestIssuer
 from tests.support.provider_servers import FakeOllama, FakeOpenAI
 from tests.support.tool_target import ToolTarget
@@ -27,6 +28,7 @@ class Platform:
     api: httpx.AsyncClient
     admin_key: str
     tenant_id: str
+    mcp_url: str = ""  # the loopback MCP test server's endpoint
 
     def aws(self, service: str) -> Any:
         return self.cloud.clients(service)
@@ -97,8 +99,19 @@ def tool_target() -> Iterator[ToolTarget]:
 
 
 @pytest.fixture(scope="session")
+def mcp_server() -> Iterator[McpTestServer]:
+    server = McpTestServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 async def platform(
-    project_root: Path, oidc_issuer: TestIssuer, providers: Providers, tool_target: ToolTarget
+    project_root: Path,
+    oidc_issuer: TestIssuer,
+    providers: Providers,
+    tool_target: ToolTarget,
+    mcp_server: McpTestServer,
 ) -> AsyncIterator[Platform]:
     state = make_state_dir("e2e")
     # fast retries and a 1 s tick for the template's schedules, so tests see them without long waits
@@ -122,11 +135,12 @@ async def platform(
             "STRATA_SEMANTIC_CACHE_THRESHOLD": "0.5",
             "STRATA_MODEL_LIMITS": json.dumps({"e2e-slow": {"rpm": 3, "tpm": 1_000_000}}),
             # the http_request tool may reach the loopback test server (never private addresses otherwise)
-            "STRATA_TOOLS_PRIVATE_HOSTS": tool_target.host,
-            # short leases and a quick reaper, so a killed worker's task is resumed within seconds; a task hands
-            # itself on (TaskContinued) once it has worked ~4 s of the runtime's 300 s invocation
-            "STRATA_RUNTIME_LEASE_S": "2",
-            "STRATA_RUNTIME_REDISPATCH_AFTER_S": "2",
+            "STRATA_TOOLS_PRIVATE_HOSTS": f"{tool_target.host},{mcp_server.host}",
+            # short leases (renewed every 5/3 s, enough on a loaded 2-CPU machine) and a quick reaper, so a killed
+            # worker's task is resumed within seconds; a task hands itself on (TaskContinued) once it has worked
+            # ~4 s of the runtime's 300 s invocation
+            "STRATA_RUNTIME_LEASE_S": "5",
+            "STRATA_RUNTIME_REDISPATCH_AFTER_S": "3",
             "STRATA_RUNTIME_CONTINUE_MARGIN_S": "296",
         },
     )
@@ -135,7 +149,7 @@ async def platform(
         await cloud.start()
         key = await cloud.bootstrap_key("e2e-admin")
         async with httpx.AsyncClient(base_url=cloud.front_url, timeout=30) as api:
-            yield Platform(cloud, api, key["api_key"], key["tenant_id"])
+            yield Platform(cloud, api, key["api_key"], key["tenant_id"], mcp_server.url)
     finally:
         await cloud.stop()
         shutil.rmtree(state, ignore_errors=True)

@@ -70,6 +70,9 @@ NAMED = {
     ("POST", "/v1/runs/{run_id}/pause"): {},
     ("POST", "/v1/runs/{run_id}/resume"): {},
     ("POST", "/v1/runs/{run_id}/cancel"): {},
+    ("GET", "/v1/mcp-servers/{server_id}"): None,
+    ("POST", "/v1/mcp-servers/{server_id}/refresh"): {},
+    ("DELETE", "/v1/mcp-servers/{server_id}"): None,
 }
 # Reads that are the caller's own (lists, singletons, summaries): B's answer must hold none of A's identifiers.
 OWN_READS = {
@@ -101,6 +104,7 @@ OWN_READS = {
         "/v1/models/usage",
         "/v1/budgets",
         "/v1/plan-templates",
+        "/v1/mcp-servers",
     )
 }
 # Writes that act on the caller's own tenant only (creates, upserts, settings): after B sends them, A's resources
@@ -128,6 +132,7 @@ OWN_WRITES = {
     },
     ("POST", "/v1/plan-templates/match"): {"text": "a goal"},
     ("POST", "/v1/goals"): {"text": "b's goal", "strategy": "template"},
+    ("POST", "/v1/mcp-servers"): {"name": "bmcp", "url": "http://10.9.9.9/mcp"},
     ("POST", "/v1/tools/{name}/invoke"): {
         "run_id": str(uuid.UUID(int=9)),
         "task_id": "b-task",
@@ -177,6 +182,7 @@ DUMMY = {
     "goal_id": str(uuid.UUID(int=11)),
     "plan_id": str(uuid.UUID(int=12)),
     "run_id": str(uuid.UUID(int=13)),
+    "server_id": str(uuid.UUID(int=14)),
     "task_id": "a",
 }
 
@@ -260,6 +266,9 @@ async def _tenant_a(platform: Platform) -> TenantA:
             headers=headers,
         )
     )
+    mcp = await _created(
+        await api.post("/v1/mcp-servers", json={"name": f"a{tag}", "url": platform.mcp_url}, headers=headers)
+    )
     goal = await _created(
         await api.post("/v1/goals", json={"text": f"a-{tag} hello", "strategy": "template"}, headers=headers)
     )
@@ -286,6 +295,7 @@ async def _tenant_a(platform: Platform) -> TenantA:
         "plan_id": planned["plan_id"],
         "run_id": planned["run_id"],
         "task_id": "a",
+        "server_id": mcp["server_id"],
     }
     identifiers = {
         platform.tenant_id,
@@ -293,6 +303,7 @@ async def _tenant_a(platform: Platform) -> TenantA:
         f"a-agent-{tag}",
         f"a-model-{tag}",
         f"a-template-{tag}",
+        f"a{tag}",
         call_run_id,
         *params.values(),
     } - {
@@ -337,6 +348,7 @@ async def _snapshot(platform: Platform, a: TenantA) -> dict[str, Any]:
         "goal": f"/v1/goals/{p['goal_id']}",
         "plan": f"/v1/plans/{p['plan_id']}",
         "run": f"/v1/runs/{p['run_id']}",
+        "mcp_server": f"/v1/mcp-servers/{p['server_id']}",
         "retention": "/v1/retention",
         "tenant": "/v1/tenant",
     }

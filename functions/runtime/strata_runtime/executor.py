@@ -281,31 +281,19 @@ async def _work(attempt: Attempt) -> Attempt | None:
                 await attempt.record_step(uow.conn, *attempt.final_step)
             run = runs.run_of(uow, attempt.tenant_id, attempt.run_id, attempt.correlation_id, attempt.causation_id)
             run.taker = attempt.owner if eager else None
-            await run.complete_task(attempt.task_id, attempt.attempt, output, await _totals(uow.conn, attempt))
+            await run.complete_task(attempt.task_id, attempt.attempt, output)
     except LeaseLost:
         await _release(attempt)
         return None
-    return await _taken(attempt, run.taken) if run.taken is not None else None
+    return _taken(attempt, run.taken) if run.taken is not None else None
 
 
-async def _taken(previous: Attempt, task_id: str) -> Attempt | None:
+def _taken(previous: Attempt, row: dict[str, Any]) -> Attempt:
     """The attempt of a task this invocation claimed while completing the previous one."""
-    rows = await db.fetch(
-        """SELECT t.attempt, t.definition, t.input, t.next_step, t.first_started_at, r.allowed_tools
-           FROM task_executions t JOIN runs r ON r.run_id = t.run_id
-           WHERE t.run_id = $1 AND t.task_id = $2 AND t.lease_owner = $3 AND t.status = 'running'""",
-        previous.run_id,
-        task_id,
-        previous.owner,
-        tenant_id=previous.tenant_id,
-    )
-    if not rows:
-        return None
-    row = rows[0]
     return Attempt(
         tenant_id=previous.tenant_id,
         run_id=previous.run_id,
-        task_id=task_id,
+        task_id=row["task_id"],
         attempt=row["attempt"],
         owner=previous.owner,
         correlation_id=previous.correlation_id,
@@ -372,22 +360,6 @@ def _checked_output(attempt: Attempt, output: dict[str, Any]) -> dict[str, Any]:
         if wrong is not None:
             raise TaskFailure("invalid_output", f"the output does not match the task's output schema {wrong}", True)
     return output
-
-
-async def _totals(conn: Any, attempt: Attempt) -> Usage:
-    row = await conn.fetchrow(
-        "SELECT input_tokens, output_tokens, cost_micro_usd FROM task_executions WHERE run_id = $1 AND task_id = $2",
-        attempt.run_id,
-        attempt.task_id,
-    )
-    usage = Usage()
-    if row is not None:
-        usage.input_tokens, usage.output_tokens, usage.cost_micro_usd = (
-            row["input_tokens"],
-            row["output_tokens"],
-            row["cost_micro_usd"],
-        )
-    return usage
 
 
 async def _fail(attempt: Attempt, failure: TaskFailure) -> None:

@@ -146,7 +146,7 @@ class _Run:
         # eager dispatch: an invocation finishing a task takes one task it readies itself (claimed in the same
         # transaction, no event), instead of sending it through the bus to another invocation
         self.taker: str | None = None
-        self.taken: str | None = None
+        self.taken: dict[str, Any] | None = None  # the task taken: its id, attempt, definition, input, ...
 
     def event(self, kind: type[E], **fields: Any) -> E:
         return kind(  # type: ignore[call-arg]  # every run event has run_id
@@ -234,22 +234,24 @@ class _Run:
         )
         for row in ready:
             if self.taker is not None and self.taken is None:
-                self.taken = await self.conn.fetchval(
+                taken = await self.conn.fetchrow(
                     """UPDATE task_executions SET status = 'running', lease_owner = $3,
                               lease_until = now() + make_interval(secs => $4), started_at = now(),
                               first_started_at = coalesce(first_started_at, now()), invocations = invocations + 1
-                       WHERE run_id = $1 AND task_id = $2 AND status = 'ready' RETURNING task_id""",
+                       WHERE run_id = $1 AND task_id = $2 AND status = 'ready'
+                       RETURNING task_id, attempt, definition, input, next_step, first_started_at""",
                     self.run_id,
                     row["task_id"],
                     self.taker,
                     runtime_settings().runtime_lease_s,
                 )
-                if self.taken is not None:
+                if taken is not None:
+                    self.taken = {**dict(taken), "allowed_tools": run["allowed_tools"]}
                     continue
             await self.uow.emit(self.event(TaskReady, task_id=row["task_id"], attempt=row["attempt"]))
         return len(ready)
 
-    async def complete_task(self, task_id: str, attempt: int, output: dict[str, Any], usage: Usage) -> bool:
+    async def complete_task(self, task_id: str, attempt: int, output: dict[str, Any]) -> bool:
         """Record a task's output; ready its dependents; complete the run when it was the last. False when the
         attempt was no longer this caller's to finish (cancelled, or its lease taken over)."""
         run = await self.lock()
@@ -257,7 +259,7 @@ class _Run:
             """UPDATE task_executions SET status = 'completed', output = $4, error = NULL, finished_at = now(),
                       lease_owner = NULL, lease_until = NULL
                WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND status = 'running'
-               RETURNING definition, first_started_at""",
+               RETURNING definition, first_started_at, input_tokens, output_tokens, cost_micro_usd""",
             self.run_id,
             task_id,
             attempt,
@@ -274,9 +276,9 @@ class _Run:
                 agent_id=definition.get("agent_id"),
                 output=output,
                 duration_ms=max(0, round((time.time() - row["first_started_at"].timestamp()) * 1000)),
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cost_micro_usd=usage.cost_micro_usd,
+                input_tokens=row["input_tokens"],
+                output_tokens=row["output_tokens"],
+                cost_micro_usd=row["cost_micro_usd"],
             )
         )
         done = await self.conn.fetchrow(

@@ -3,9 +3,11 @@
 from fastapi import FastAPI
 
 from strata.web import create_service_app
-from strata_tool_execution.routes import tools
+from strata_tool_execution.routes import mcp_servers, tools
 
 
 def create_app() -> FastAPI:
     """Build the L03 app (no I/O happens until a request needs it)."""
-    return create_service_app(layer="tool_execution", title="Strata L03 tool execution", routers=[tools.router])
+    return create_service_app(
+        layer="tool_execution", title="Strata L03 tool execution", routers=[tools.router, mcp_servers.router]
+    )

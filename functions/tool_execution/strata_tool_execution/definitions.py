@@ -33,6 +33,7 @@ class ToolContext:
     timeout_s: float
     max_output_bytes: int
     config: dict[str, Any]
+    target: dict[str, Any] = field(default_factory=dict)  # where a remote tool lives (never shown to tenants)
 
 
 Run = Callable[[dict[str, Any], ToolContext], Awaitable[dict[str, Any]]]

@@ -65,7 +65,7 @@ async def invoke(
     if recorded is not None:
         return await _replay(tenant_id, correlation_id, recorded, name, arguments, key)
     started = time.perf_counter()
-    context = ToolContext(tenant_id, tool.timeout_s, tool.max_output_bytes, tool.config)
+    context = ToolContext(tenant_id, tool.timeout_s, tool.max_output_bytes, tool.config, tool.target)
     output: dict[str, Any] | None = None
     failure: ToolFailure | None = None
     try:

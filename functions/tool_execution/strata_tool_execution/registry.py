@@ -3,13 +3,14 @@ limits, configuration such as http_request's allowed hosts), changed through the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from strata import db, jsonschemas
 from strata.errors import InvalidInputError, NotFoundError
 from strata.etags import check_version
+from strata_tool_execution import mcp_servers
 from strata_tool_execution.catalog import BUILTINS
 from strata_tool_execution.definitions import ToolDefinition
 
@@ -27,6 +28,9 @@ class EffectiveTool:
     max_output_bytes: int
     config: dict[str, Any]
     settings_version: int  # 0: the tenant never changed this tool's settings
+    source: str = "builtin"  # or "mcp": a tool of one of the tenant's MCP servers
+    server: str | None = None  # the MCP server's name
+    target: dict[str, Any] = field(default_factory=dict)  # where a remote tool is called (private)
 
     def view(self) -> dict[str, Any]:
         d = self.definition
@@ -34,7 +38,8 @@ class EffectiveTool:
             "name": d.name,
             "version": d.version,
             "description": d.description,
-            "source": "builtin",
+            "source": self.source,
+            "server": self.server,
             "input_schema": d.input_schema,
             "output_schema": d.output_schema,
             "side_effects": d.side_effects,
@@ -48,14 +53,30 @@ class EffectiveTool:
         }
 
 
-def definition(name: str) -> ToolDefinition:
-    found = BUILTINS.get(name)
-    if found is None:
-        raise NotFoundError(f"no tool {name!r}")
-    return found
+@dataclass(frozen=True)
+class Found:
+    """A tool's definition, and for a remote tool where it lives."""
+
+    definition: ToolDefinition
+    source: str = "builtin"
+    server: str | None = None
+    target: dict[str, Any] = field(default_factory=dict)
 
 
-def _effective(d: ToolDefinition, row: dict[str, Any] | None) -> EffectiveTool:
+async def _find(conn: Any, name: str) -> Found:
+    builtin = BUILTINS.get(name)
+    if builtin is not None:
+        return Found(builtin)
+    if name.startswith(mcp_servers.PREFIX):
+        remote = await mcp_servers.tool_on(conn, name)
+        if remote is not None:
+            server, tool = remote
+            return Found(mcp_servers.definition(server, tool), "mcp", server["name"], mcp_servers.target(server, tool))
+    raise NotFoundError(f"no tool {name!r}")
+
+
+def _effective(found: Found, row: dict[str, Any] | None) -> EffectiveTool:
+    d = found.definition
     row = row or {}
     limits = row.get("limits") or {}
     requires = row.get("requires_approval")
@@ -67,6 +88,9 @@ def _effective(d: ToolDefinition, row: dict[str, Any] | None) -> EffectiveTool:
         max_output_bytes=min(int(limits.get("max_output_bytes", d.max_output_bytes)), d.max_output_bytes),
         config=dict(row.get("config") or {}),
         settings_version=int(row.get("version", 0)),
+        source=found.source,
+        server=found.server,
+        target=found.target,
     )
 
 
@@ -80,18 +104,26 @@ async def tool(tenant_id: UUID, name: str) -> EffectiveTool:
 
 async def tool_on(conn: Any, name: str) -> EffectiveTool:
     """The tool with the tenant's settings, read in the caller's (tenant-scoped) transaction."""
-    d = definition(name)
+    found = await _find(conn, name)
     row = await conn.fetchrow(
         f"SELECT {SETTINGS_COLUMNS} FROM tool_settings WHERE tool_name = $1",  # noqa: S608 - constant columns
         name,
     )
-    return _effective(d, dict(row) if row is not None else None)
+    return _effective(found, dict(row) if row is not None else None)
 
 
 async def tools(tenant_id: UUID) -> list[EffectiveTool]:
-    rows = await db.fetch(f"SELECT {SETTINGS_COLUMNS} FROM tool_settings", tenant_id=tenant_id)  # noqa: S608
+    """The built-ins and the tools of the tenant's MCP servers, with the tenant's settings, by name."""
+    async with db.transaction(tenant_id) as conn:
+        rows = await conn.fetch(f"SELECT {SETTINGS_COLUMNS} FROM tool_settings")  # noqa: S608
+        remote = await mcp_servers.tools_on(conn)
     settings = {r["tool_name"]: dict(r) for r in rows}
-    return [_effective(d, settings.get(name)) for name, d in sorted(BUILTINS.items())]
+    found = [Found(d) for d in BUILTINS.values()]
+    found += [
+        Found(mcp_servers.definition(server, tool), "mcp", server["name"], mcp_servers.target(server, tool))
+        for server, tool in remote
+    ]
+    return sorted((_effective(f, settings.get(f.definition.name)) for f in found), key=lambda t: t.definition.name)
 
 
 def _check_changes(d: ToolDefinition, changes: dict[str, Any]) -> None:
@@ -114,9 +146,9 @@ def _check_changes(d: ToolDefinition, changes: dict[str, Any]) -> None:
 
 async def change_settings(tenant_id: UUID, name: str, changes: dict[str, Any], expected: int | None) -> EffectiveTool:
     """Apply the changed settings (only those given); 412 when If-Match names another version."""
-    d = definition(name)
-    _check_changes(d, changes)
     async with db.transaction(tenant_id) as conn:
+        found = await _find(conn, name)
+        _check_changes(found.definition, changes)
         row = await conn.fetchrow(
             f"SELECT {SETTINGS_COLUMNS} FROM tool_settings WHERE tool_name = $1 FOR UPDATE",  # noqa: S608
             name,
@@ -141,4 +173,4 @@ async def change_settings(tenant_id: UUID, name: str, changes: dict[str, Any], e
             merged["config"],
         )
     assert saved is not None  # an upsert always returns its row
-    return _effective(d, dict(saved))
+    return _effective(found, dict(saved))

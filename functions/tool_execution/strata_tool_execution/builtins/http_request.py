@@ -579,3 +579,26 @@ def _answer(response: aiohttp.ClientResponse, raw: bytes, target: _Target, start
         "url": str(target.url),
         "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
     }
+
+
+async def vet_endpoint(url: str, private_hosts: tuple[str, ...], what: str = "the URL") -> None:
+    """Refuse a URL the platform must not connect to on a tenant's behalf (an MCP server's): not http(s), or a host
+    that is, or resolves to, a private, loopback, link-local or metadata address (unless the operator's
+    `private_hosts` names it). The answer holds for this lookup; a client that resolves again later (httpx) is
+    exposed to a rebinding DNS server in between, which is why only tenants' MCP servers take this path."""
+    private = _compile_rules(tuple(private_hosts), wildcards=False)
+    try:
+        port = yarl.URL(url).port
+    except ValueError as exc:
+        raise HttpToolError("bad_input", f"{what} is not a valid URL: {exc}") from exc
+    anywhere = _compile_rules((f"*:{port}" if port else "*",), wildcards=True)  # any public host, on its port
+    target = _vet_url(url, anywhere + private, private, kind="bad_input", what=what)
+    if target.exempt:
+        return
+    resolver = _VettingResolver()
+    try:
+        await resolver.resolve(target.host, target.port)
+    except OSError as exc:
+        raise HttpToolError("unreachable", f"{target.host} cannot be resolved: {exc}") from exc
+    finally:
+        await resolver.close()

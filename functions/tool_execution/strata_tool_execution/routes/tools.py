@@ -29,7 +29,8 @@ class Tool(BaseModel):
     name: str
     version: int
     description: str
-    source: Literal["builtin"]
+    source: Literal["builtin", "mcp"]
+    server: str | None = Field(description="For an MCP tool: the name of its server")
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
     side_effects: bool = Field(description="Reaches outside the platform")
