@@ -179,7 +179,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         key = (await cloud.bootstrap_key("bench-runtime"))["api_key"]
         async with httpx.AsyncClient(base_url=cloud.front_url, timeout=60) as api:
+            # warm every execution environment the measured runs use (a fan-out scales each function out)
             await strata_runs(api, key, "warm-up", chain(10), 2)
+            await strata_runs(api, key, "warm-up", fan_out(args.tasks), 2)
             shapes = {"chain": chain(args.tasks), "fan-out": fan_out(args.tasks)}
             strata = {shape: await strata_runs(api, key, shape, tasks, args.runs) for shape, tasks in shapes.items()}
         langgraph = await langgraph_runs(cloud.services.database_url, args.tasks, args.runs)

@@ -168,7 +168,14 @@ async def on_task_event(event: TaskReady | TaskContinued) -> None:
             async with _heartbeat(attempt):
                 attempt = await _work(attempt)
     finally:
-        await background.drain()  # the events of every completion are out before the invocation ends
+        if _progress_pending:  # work readied or a run ended: out before the invocation ends (a frozen environment
+            await background.drain()  # would hold it back); observations alone go out as they can (the sweeper)
+            _progress_pending.clear()
+
+
+# Events that move work along (TaskReady, TaskContinued, TaskFailed, Run*) emitted off the path in this invocation
+_progress_pending: set[str] = set()
+OBSERVATIONS = frozenset({"TaskCompleted"})
 
 
 async def _claim(event: TaskReady | TaskContinued, owner: str) -> Attempt | None:
@@ -282,6 +289,7 @@ async def _work(attempt: Attempt) -> Attempt | None:
             run = runs.run_of(uow, attempt.tenant_id, attempt.run_id, attempt.correlation_id, attempt.causation_id)
             run.taker = attempt.owner if eager else None
             await run.complete_task(attempt.task_id, attempt.attempt, output)
+            _progress_pending.update(e.DETAIL_TYPE for e in uow.events if e.DETAIL_TYPE not in OBSERVATIONS)
     except LeaseLost:
         await _release(attempt)
         return None
