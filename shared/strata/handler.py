@@ -78,6 +78,15 @@ def run_in_environment_loop(awaitable: Awaitable[Any]) -> Any:
     return loop.run_until_complete(awaitable)
 
 
+def _queue_consumer(consumers: Mapping[str, Lazy[QueueConsumer]], queue_arn: str) -> Lazy[QueueConsumer]:
+    """The consumer of the queue a batch came from: `consumers` is keyed by the name of the environment variable
+    holding each queue's ARN (the template sets it), so the code names no account or stage."""
+    for variable, consumer in consumers.items():
+        if os.environ.get(variable) == queue_arn:
+            return consumer
+    raise NoConsumerError(f"this function consumes no queue {queue_arn!r}")
+
+
 def event_kind(event: Mapping[str, Any]) -> str:
     """Classify an invocation payload by its shape."""
     if "detail-type" in event and "source" in event:
@@ -101,7 +110,7 @@ def make_handler(
     schedules: Mapping[str, Lazy[Job]] | None = None,
     commands: Mapping[str, Lazy[Command]] | None = None,
     authorizer: Lazy[Authorizer] | None = None,
-    queue_consumer: Lazy[QueueConsumer] | None = None,
+    queue_consumers: Mapping[str, Lazy[QueueConsumer]] | None = None,
 ) -> LambdaHandler:
     """Build the Lambda handler for a layer's app and its event, schedule and command entry points."""
     from mangum import Mangum
@@ -125,8 +134,7 @@ def make_handler(
         if kind == "eventbridge":
             return run_in_environment_loop(consume(event))
         if kind == "sqs":
-            if queue_consumer is None:
-                raise NoConsumerError("this function consumes no queue")
+            consumer = _queue_consumer(queue_consumers or {}, str(event["Records"][0].get("eventSourceARN", "")))
             from aws_lambda_powertools.utilities.batch import (
                 AsyncBatchProcessor,
                 EventType,
@@ -135,7 +143,7 @@ def make_handler(
 
             # failed records are reported back (ReportBatchItemFailures); the rest of the batch is deleted
             processor = AsyncBatchProcessor(event_type=EventType.SQS)
-            return async_process_partial_response(event, resolve(queue_consumer), processor)
+            return async_process_partial_response(event, resolve(consumer), processor)
         if kind == "authorizer":
             if authorizer is None:
                 raise NoConsumerError("this function is not an authorizer")

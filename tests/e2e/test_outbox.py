@@ -98,10 +98,28 @@ async def test_every_event_type_delivered_twice_changes_nothing_the_second_time(
         )  # recent: older samples would fall to the retention job
         events.append(event)
 
-    # WHEN L01's consumer receives each of them twice (at-least-once delivery)
-    for event in events + events:
-        result = await platform.invoke("DataFunction", event)
+    # WHEN L01's archive receives each of them twice (at-least-once delivery), in queue batches of up to ten
+    assert platform.cloud.resolver is not None
+    queue_arn = platform.cloud.resolver.arns["EventArchiveQueue"]
+    twice = events + events
+    for start in range(0, len(twice), 10):
+        records = [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "local",
+                "body": json.dumps(event),
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for event in twice[start : start + 10]
+        ]
+        result = await platform.invoke("DataFunction", {"Records": records})
         assert "FunctionError" not in result, result["Payload"]
+        assert result["Payload"] == {"batchItemFailures": []}, result["Payload"]
 
     # THEN each is archived exactly once
     conn = await asyncpg.connect(platform.cloud.services.database_url)

@@ -269,31 +269,47 @@ async def _dead_letter_where(platform: Platform, match: Callable[[dict[str, Any]
 
 
 async def test_a_failing_consumer_is_retried_then_dead_lettered(platform: Platform) -> None:
-    # GIVEN an event on the bus that L01's archive cannot interpret (no such detail type in the registry)
+    # GIVEN an event that claims to be a GoalSubmitted but breaks its contract
     marker = uuid.uuid4().hex
     bus = platform.cloud.resource("EventBus")
-    before = platform.cloud.pools["DataFunction"].invocations
+    rule = next(t.rule for t in platform.cloud.targets if t.rule.name == "PlanningFunction-PlanSubmittedGoals")
+    before = platform.cloud.pools["PlanningFunction"].invocations
 
     # WHEN it is published
     detail = {"marker": marker, "tenant_id": platform.tenant_id}
     platform.aws("events").put_events(
         Entries=[
-            {"EventBusName": bus, "Source": "strata.test", "DetailType": "NoSuchEvent", "Detail": json.dumps(detail)}
+            {
+                "EventBusName": bus,
+                "Source": "strata.planning",
+                "DetailType": "GoalSubmitted",
+                "Detail": json.dumps(detail),
+            }
         ]
     )
 
-    # THEN the rule's retry policy runs out, the DLQ takes it with EventBridge's attributes, and L01 keeps it
-    item = await _dead_letter_where(platform, lambda d: d["event"].get("detail", {}).get("marker") == marker)
-    rule = next(t.rule for t in platform.cloud.targets if t.rule.function == "DataFunction")
+    # THEN the planner's rule retries it until its policy runs out, the DLQ takes it with EventBridge's attributes,
+    # and L01 keeps it
+    item = await _dead_letter_where(
+        platform,
+        lambda d: d["event"].get("detail", {}).get("marker") == marker and d["rule_arn"].endswith(rule.name),
+    )
     assert item["retry_attempts"] == rule.max_retries
-    assert item["error_code"] == "UnknownEventError"
-    assert item["rule_arn"].endswith(rule.name)
+    assert item["error_code"] == "ValidationError"
     assert item["status"] == "pending"
-    assert platform.cloud.pools["DataFunction"].invocations - before >= rule.max_retries + 1
+    assert platform.cloud.pools["PlanningFunction"].invocations - before >= rule.max_retries + 1
     one = await platform.api.get(f"/v1/dead-letters/{item['dead_letter_id']}", headers=platform.auth())
     assert one.json()["message_id"] == item["message_id"]
     assert_problem(await platform.api.get("/v1/dead-letters/not-a-uuid", headers=platform.auth()), 422)
     assert_problem(await platform.api.get(f"/v1/dead-letters/{uuid.uuid4()}", headers=platform.auth()), 404)
+
+    # AND the archive, which can never store it, kept it as a dead letter at once, saying why
+    archived = await _dead_letter_where(
+        platform,
+        lambda d: d["event"].get("detail", {}).get("marker") == marker and d["target_arn"].endswith("event-archive"),
+    )
+    assert archived["error_code"] == "ValidationError"
+    assert archived["retry_attempts"] == 0
 
 
 async def test_a_dead_letter_replays_through_the_idempotent_consumers(platform: Platform) -> None:

@@ -462,3 +462,50 @@ def test_a_function_without_an_authorizer_refuses_authorizer_events(context: Lam
 
     with pytest.raises(NoConsumerError, match=r"not an authorizer"):
         handler(authorizer_event(), context)
+
+
+def _sqs_batch(queue_arn: str, bodies: list[str]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"m{n}",
+                "receiptHandle": f"r{n}",
+                "body": body,
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for n, body in enumerate(bodies)
+        ]
+    }
+
+
+def test_a_queue_batch_goes_to_its_queues_consumer_and_reports_only_failed_records(
+    monkeypatch: pytest.MonkeyPatch, context: LambdaContext
+) -> None:
+    archive_arn, dlq_arn = "arn:aws:sqs:us-east-1:1:archive", "arn:aws:sqs:us-east-1:1:dlq"
+    monkeypatch.setenv("UNIT_ARCHIVE_ARN", archive_arn)
+    monkeypatch.setenv("UNIT_DLQ_ARN", dlq_arn)
+    seen: list[tuple[str, str]] = []
+
+    def consumer(name: str) -> Any:
+        async def consume(record: Any) -> None:
+            if record.body == "bad":
+                raise ValueError("cannot")
+            seen.append((name, record.body))
+
+        return consume
+
+    handler = make_handler(
+        create_service_app(layer="unit", title="unit", routers=[]),
+        queue_consumers={"UNIT_ARCHIVE_ARN": consumer("archive"), "UNIT_DLQ_ARN": consumer("dlq")},
+    )
+    answer = handler(_sqs_batch(archive_arn, ["a", "bad", "b"]), context)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    handler(_sqs_batch(dlq_arn, ["c"]), context)
+    assert seen == [("archive", "a"), ("archive", "b"), ("dlq", "c")]
+    with pytest.raises(NoConsumerError):
+        handler(_sqs_batch("arn:aws:sqs:us-east-1:1:other", ["x"]), context)

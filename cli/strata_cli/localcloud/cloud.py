@@ -164,7 +164,25 @@ class LocalCloud:
                 resolve.physical[logical] = name
                 resolve.arns[logical] = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
             elif kind == "AWS::SQS::Queue":
-                self._queue(logical, resolve(props["QueueName"]), int(props.get("VisibilityTimeout", 30)))
+                redrive = props.get("RedrivePolicy")
+                if redrive:  # SQS moves a message that keeps failing to the dead-letter queue, as in AWS
+                    redrive = {
+                        "deadLetterTargetArn": resolve(redrive["deadLetterTargetArn"]),
+                        "maxReceiveCount": int(redrive["maxReceiveCount"]),
+                    }
+                self._queue(
+                    logical, resolve(props["QueueName"]), int(props.get("VisibilityTimeout", 30)), redrive or None
+                )
+            elif kind == "AWS::Events::Rule":  # a rule of the template's own (targets: queues), as EventBridge has it
+                events = self.clients("events")
+                bus = resolve(props["EventBusName"])
+                arn = events.put_rule(
+                    Name=logical, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]), State="ENABLED"
+                )["RuleArn"]
+                targets = [{"Id": t["Id"], "Arn": resolve(t["Arn"])} for t in props.get("Targets", [])]
+                events.put_targets(Rule=logical, EventBusName=bus, Targets=targets)
+                resolve.physical[logical] = logical
+                resolve.arns[logical] = arn
             elif kind == "AWS::S3::Bucket":
                 name = resolve(props["BucketName"]) if "BucketName" in props else f"strata-local-{logical.lower()}"
                 s3 = self.clients("s3")
@@ -206,10 +224,14 @@ class LocalCloud:
         for source in self.template.queue_sources:
             self.queue_targets.append(QueueTarget(source, resolve.physical[source.queue], resolve.arns[source.queue]))
 
-    def _queue(self, logical: str | None, name: str, visibility_timeout_s: int) -> tuple[str, str]:
+    def _queue(
+        self, logical: str | None, name: str, visibility_timeout_s: int, redrive: dict[str, Any] | None = None
+    ) -> tuple[str, str]:
         assert self.resolver is not None
         sqs = self.clients("sqs")
         attributes = {"VisibilityTimeout": str(visibility_timeout_s)}
+        if redrive:
+            attributes["RedrivePolicy"] = json.dumps(redrive)
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         if logical:

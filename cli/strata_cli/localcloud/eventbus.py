@@ -189,11 +189,13 @@ class EventRouter:
                 log.info("%s: batch failed, left on the queue: %s", target.source.name, exc)
                 continue
             failed = {item.get("itemIdentifier") for item in (result or {}).get("batchItemFailures", [])}
-            for message in messages:
-                if message["MessageId"] not in failed:
-                    await self._call(
-                        self.sqs.delete_message, QueueUrl=target.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                    )
+            done = [
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                for n, m in enumerate(messages)
+                if m["MessageId"] not in failed
+            ]
+            if done:  # one request for the batch, as Lambda's event source mapping deletes
+                await self._call(self.sqs.delete_message_batch, QueueUrl=target.queue_url, Entries=done)
 
     async def _fire(self, schedule: Schedule) -> None:
         period = self.schedule_period_s or schedule.period_s
