@@ -480,3 +480,23 @@ async def test_a_failed_run_is_replanned_as_a_new_plan_version_when_the_goal_ask
     assert "A previous plan for this goal failed" in told
     assert "wrong approach" in told
     assert '"result": "A"' in told  # what completed is passed on
+
+
+async def test_the_goals_budget_bounds_the_runs_model_calls(platform: Platform, providers: Providers) -> None:
+    providers.reset()
+    headers = await tenant(platform)
+    assert (await platform.api.post("/v1/models", json=GPT, headers=headers)).status_code == 201
+    providers.openai.script(Reply(text="never asked"))
+    goal_id = await run_template(
+        platform,
+        headers,
+        [{"task_id": "think", "title": "Think hard", "kind": "agent", "retry": {"max_attempts": 1}}],
+        budget_micro_usd=1,
+    )
+    run = await finished_run(platform, headers, goal_id)
+    assert run["status"] == "failed", outcome(run)
+    think = tasks_by_id(run)["think"]
+    assert think["error"]["type"] == "budget_exceeded", think["error"]
+    assert providers.openai.requests == []  # refused before the provider was asked
+    budgets = (await platform.api.get("/v1/budgets", headers=headers)).json()["items"]
+    assert [(b["scope"], b["scope_id"], b["limit_micro_usd"]) for b in budgets] == [("run", run["run_id"], 1)]

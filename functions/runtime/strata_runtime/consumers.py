@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID, uuid5
 
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
@@ -13,6 +14,7 @@ from strata.plans import PlanBody, signing_key, verify
 from strata_runtime import runs
 
 logger = Logger(child=True)
+RUN_NAMESPACE = UUID("6f1d9a52-52a8-4c55-9a0e-3c1d2b7e8f10")  # run ids derived from plan ids
 
 
 async def on_plan_approved(event: PlanApproved) -> None:
@@ -27,15 +29,31 @@ async def on_plan_approved(event: PlanApproved) -> None:
     signature_ok = verify(plan["body"], plan["signature"], signing_key())
     if not signature_ok:
         logger.error("a plan's signature does not verify; its run fails", extra={"plan_id": str(event.plan_id)})
+    constraints = goal.get("constraints") or {}
+    run_id = uuid5(RUN_NAMESPACE, str(event.plan_id))  # one run per plan, the same id however often this runs
+    if signature_ok and constraints.get("budget_micro_usd") is not None:
+        await _budget(event, run_id, int(constraints["budget_micro_usd"]))
     await runs.start(
+        run_id=run_id,
         tenant_id=event.tenant_id,
         correlation_id=event.correlation_id,
         causation_id=str(event.event_id),
         plan=plan,
         body=body,
-        constraints=goal.get("constraints") or {},
+        constraints=constraints,
         signature_ok=signature_ok,
     )
+
+
+async def _budget(event: PlanApproved, run_id: UUID, limit_micro_usd: int) -> None:
+    """The goal's budget as L04's budget of the run: every model call of the run is reserved against it, and one
+    that would pass it is refused (402) before it is made."""
+    body = {"scope": "run", "scope_id": str(run_id), "period": "total", "limit_micro_usd": limit_micro_usd}
+    response = await peers.call(
+        "POST", "/v1/budgets", tenant_id=event.tenant_id, correlation_id=event.correlation_id, json=body
+    )
+    if response.status_code not in (201, 409):  # 409: made by an earlier delivery of this event
+        raise RuntimeError(f"the run's budget could not be set: {response.status_code} {response.text[:300]}")
 
 
 async def _read(event: PlanApproved, path: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 from aws_lambda_powertools import Logger
@@ -56,6 +56,7 @@ TERMINAL_RUN = ("completed", "failed", "cancelled")
 
 async def start(
     *,
+    run_id: UUID,
     tenant_id: UUID,
     correlation_id: str,
     causation_id: str,
@@ -65,7 +66,6 @@ async def start(
     signature_ok: bool,
 ) -> UUID | None:
     """Create the run of an approved plan and ready its root tasks; None when the plan already has its run."""
-    run_id = uuid4()
     deadline = constraints.get("deadline")
     async with unit_of_work(tenant_id) as uow:
         created = await uow.conn.fetchval(
