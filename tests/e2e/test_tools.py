@@ -73,7 +73,7 @@ async def test_a_call_runs_once_and_a_repeat_returns_the_recorded_result(platfor
     after = await _invoke(platform, headers, "json_query", arguments, run_id=run_id)
     assert (after.status_code, after.json()["replayed"]) == (200, True)
     assert_problem(await _invoke(platform, headers, "json_query", arguments, run_id=run_id, call_id="new"), 403)
-    for _ in range(100):  # ToolCalled: the call, and the replays marked as such
+    for _ in range(200):  # ToolCalled: the call, and the replays marked as such (published off the call's path)
         events = await platform.api.get("/v1/events", params={"detail_type": "ToolCalled"}, headers=headers)
         items = events.json()["items"]
         if len(items) >= 3:

@@ -17,6 +17,9 @@ from strata_cli.localcloud.template import QueueSource, Rule, Schedule
 
 log = logging.getLogger("strata.localcloud.events")
 REGION, ACCOUNT = "us-east-1", "000000000000"
+# SQS long polling: a receive returns as soon as a message arrives, else after this long. The longest SQS allows,
+# so idle queues cost the emulator (one process, shared by everything) almost nothing.
+LONG_POLL_S = 20
 
 
 @dataclass
@@ -92,7 +95,10 @@ class EventRouter:
             messages: list[dict[str, Any]] = []
             try:
                 response = await self._call(
-                    self.sqs.receive_message, QueueUrl=target.queue_url, MaxNumberOfMessages=taken, WaitTimeSeconds=1
+                    self.sqs.receive_message,
+                    QueueUrl=target.queue_url,
+                    MaxNumberOfMessages=taken,
+                    WaitTimeSeconds=LONG_POLL_S,
                 )
                 messages = response.get("Messages", [])
             except Exception as exc:  # the emulator restarting must not end the drain
@@ -169,7 +175,7 @@ class EventRouter:
                 response = await self._call(
                     self.sqs.receive_message,
                     QueueUrl=target.queue_url,
-                    WaitTimeSeconds=1,
+                    WaitTimeSeconds=LONG_POLL_S,
                     MaxNumberOfMessages=min(target.source.batch_size, 10),
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],

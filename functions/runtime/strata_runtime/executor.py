@@ -20,6 +20,7 @@ from uuid import UUID
 from aws_lambda_powertools import Logger
 
 from strata import background, db, handler, jsonschemas
+from strata.events import outbox
 from strata.events.outbox import unit_of_work
 from strata.events.runtime import TaskContinued, TaskReady
 from strata_runtime import runs
@@ -168,14 +169,10 @@ async def on_task_event(event: TaskReady | TaskContinued) -> None:
             async with _heartbeat(attempt):
                 attempt = await _work(attempt)
     finally:
-        if _progress_pending:  # work readied or a run ended: out before the invocation ends (a frozen environment
-            await background.drain()  # would hold it back); observations alone go out as they can (the sweeper)
-            _progress_pending.clear()
-
-
-# Events that move work along (TaskReady, TaskContinued, TaskFailed, Run*) emitted off the path in this invocation
-_progress_pending: set[str] = set()
-OBSERVATIONS = frozenset({"TaskCompleted"})
+        # the completions' events were published off the path while the work went on; they are all out before the
+        # invocation ends (a frozen environment would hold back what is left)
+        await outbox.flush_pending()
+        await background.drain()
 
 
 async def _claim(event: TaskReady | TaskContinued, owner: str) -> Attempt | None:
@@ -289,7 +286,6 @@ async def _work(attempt: Attempt) -> Attempt | None:
             run = runs.run_of(uow, attempt.tenant_id, attempt.run_id, attempt.correlation_id, attempt.causation_id)
             run.taker = attempt.owner if eager else None
             await run.complete_task(attempt.task_id, attempt.attempt, output)
-            _progress_pending.update(e.DETAIL_TYPE for e in uow.events if e.DETAIL_TYPE not in OBSERVATIONS)
     except LeaseLost:
         await _release(attempt)
         return None

@@ -154,7 +154,10 @@ async def _finish(
     started: float | None,
 ) -> dict[str, Any]:
     status = "failed" if failure is not None else "succeeded"
-    async with unit_of_work(tenant_id, publish_soon=True) as uow:  # ToolCalled: an observation
+    # ToolCalled is an observation (the call's record is the ledger row, answered at once): it is published off the
+    # answer's path, as the environment's loop next runs, or by the outbox sweeper if the environment is frozen
+    # first; waiting for PutEvents here would cost every tool call of every run its latency.
+    async with unit_of_work(tenant_id, publish_soon=True) as uow:  # ToolCalled: see _finish
         row = await uow.conn.fetchrow(
             f"""UPDATE tool_calls SET status = $5, output = $6, error = $7, finished_at = now()
                 WHERE run_id = $1 AND task_id = $2 AND step = $3 AND call_id = $4 AND status = 'running'
@@ -194,7 +197,7 @@ def _event(tenant_id: UUID, correlation_id: str, key: CallKey, row: dict[str, An
 
 
 async def _emit(tenant_id: UUID, correlation_id: str, key: CallKey, row: dict[str, Any], replayed: bool) -> None:
-    async with unit_of_work(tenant_id, publish_soon=True) as uow:  # ToolCalled: an observation
+    async with unit_of_work(tenant_id, publish_soon=True) as uow:  # ToolCalled: see _finish
         await uow.emit(_event(tenant_id, correlation_id, key, row, replayed))
 
 

@@ -27,6 +27,9 @@ class Event(BaseModel):
     DETAIL_TYPE: ClassVar[str]
     SOURCE: ClassVar[str]
     AGGREGATE: ClassVar[str]  # the field naming the entity this event is about (e.g. "run_id")
+    # An observation (that something happened) rather than a step of the flow that another function waits on: its
+    # publishing may be gathered with others for a moment (strata.events.outbox.unit_of_work(publish_soon=True)).
+    OBSERVATION: ClassVar[bool] = False
 
     event_id: UUID = Field(default_factory=uuid4)
     tenant_id: UUID

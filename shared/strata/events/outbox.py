@@ -48,15 +48,21 @@ class UnitOfWork:
 @asynccontextmanager
 async def unit_of_work(tenant_id: UUID | None = None, publish_soon: bool = False) -> AsyncIterator[UnitOfWork]:
     """Run a state change with its events; after commit the events are published (the sweeper retries).
-    `publish_soon`: published at once but off the caller's path (a background task), so the caller goes on
-    without waiting for PutEvents; a caller that must know they are out before its invocation ends awaits
-    `background.drain()` (else a frozen environment leaves them to the sweeper)."""
+    `publish_soon`: published off the caller's path (background tasks), so the caller goes on without waiting
+    for PutEvents: observations gathered with others for PUBLISH_LINGER_S (fewer, fuller PutEvents calls), the
+    rest at once; a caller that must know they are out before its invocation ends awaits `background.drain()`
+    (else a frozen environment leaves them to the sweeper)."""
     async with db.transaction(tenant_id) as conn:
         uow = UnitOfWork(conn)
         yield uow
     if uow.events:
         if publish_soon:
-            background.spawn(_publish_quietly(uow.events))
+            observations = [e for e in uow.events if e.OBSERVATION]
+            steps = [e for e in uow.events if not e.OBSERVATION]
+            if observations:
+                publish_later(observations)
+            if steps:
+                background.spawn(_publish_quietly(steps))
         else:
             await _publish_quietly(uow.events)
 
@@ -77,9 +83,16 @@ def publish_later(events: Sequence[Event]) -> None:
 
 async def _flush_pending() -> None:
     await asyncio.sleep(PUBLISH_LINGER_S)
+    await flush_pending()
+
+
+async def flush_pending() -> None:
+    """Publish what publish_later is gathering now, without waiting out the linger (an invocation that is about
+    to end)."""
     batch = _pending[:]
     _pending.clear()
-    await _publish_quietly(batch)
+    if batch:
+        await _publish_quietly(batch)
 
 
 async def _publish_quietly(events: list[Event]) -> None:

@@ -44,6 +44,7 @@ class TaskContinued(Event):
 
 
 class TaskCompleted(Event):
+    OBSERVATION = True
     DETAIL_TYPE = "TaskCompleted"
     SOURCE = "strata.runtime"
     AGGREGATE: ClassVar[str] = "run_id"

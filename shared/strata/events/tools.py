@@ -12,6 +12,7 @@ from strata.events.envelope import Event
 
 
 class ToolCalled(Event):
+    OBSERVATION = True
     DETAIL_TYPE = "ToolCalled"
     SOURCE = "strata.tool_execution"
     AGGREGATE: ClassVar[str] = "run_id"
