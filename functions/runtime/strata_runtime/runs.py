@@ -421,19 +421,6 @@ class _Run:
         self.locked = None  # its status changed
 
 
-class Usage:
-    """What an attempt's model turns used, added to the task's totals as each step is checkpointed."""
-
-    __slots__ = ("cost_micro_usd", "input_tokens", "model_ms", "output_tokens", "tool_ms")
-
-    def __init__(self) -> None:
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cost_micro_usd = 0
-        self.model_ms = 0.0
-        self.tool_ms = 0.0
-
-
 def run_of(uow: UnitOfWork, tenant_id: UUID, run_id: UUID, correlation_id: str, causation_id: str) -> _Run:
     return _Run(uow, tenant_id, run_id, correlation_id, causation_id)
 
