@@ -1,8 +1,14 @@
-"""Calls from one layer to another over the public HTTP API, with a service credential and the correlation id."""
+"""Calls from one layer to another over the public HTTP API, with a service credential and the correlation id.
+
+The client is aiohttp: a call costs about a third of the CPU of the same call through httpx (measured on L02's
+tool calls, where every task makes one), and the runtime makes one per task and per model turn."""
 
 from __future__ import annotations
 
+import asyncio
+import json as jsonlib
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -11,23 +17,51 @@ from strata.config import api_base_url, get_settings
 from strata.errors import DependencyUnavailableError
 
 if TYPE_CHECKING:
-    import httpx
-
-_client: httpx.AsyncClient | None = None
+    import aiohttp
 
 
-def _http() -> httpx.AsyncClient:
-    global _client
-    import httpx
+@dataclass(frozen=True)
+class PeerResponse:
+    """What the peer answered: the status, the headers (names in lower case) and the body, read whole."""
 
-    if _client is None or _client.is_closed:
-        settings = get_settings()
-        _client = httpx.AsyncClient(
-            base_url=api_base_url(),
-            timeout=httpx.Timeout(settings.peer_timeout_s, connect=2.0),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+    status_code: int
+    headers: dict[str, str] = field(default_factory=dict)
+    content: bytes = b""
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.content)
+
+
+_session: aiohttp.ClientSession | None = None
+_session_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _http() -> aiohttp.ClientSession:
+    """One session per event loop (the execution environment's), keeping connections to the API alive; cookies
+    are never kept (a session serves every tenant)."""
+    global _session, _session_loop
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    if _session is None or _session.closed or _session_loop is not loop:
+        _session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=20, keepalive_timeout=30),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=None),  # each call sets its own bound
         )
-    return _client
+        _session_loop = loop
+    return _session
+
+
+async def reset_peers() -> None:
+    global _session
+    session, _session = _session, None
+    if session is not None and not session.closed:
+        await session.close()
 
 
 _tokens: dict[UUID, tuple[float, str]] = {}
@@ -48,13 +82,6 @@ def _token(tenant_id: UUID) -> str:
     return token
 
 
-async def reset_peers() -> None:
-    global _client
-    client, _client = _client, None
-    if client is not None:
-        await client.aclose()
-
-
 async def call(
     method: str,
     path: str,
@@ -64,18 +91,30 @@ async def call(
     json: Any = None,
     params: dict[str, Any] | None = None,
     timeout_s: float | None = None,
-) -> httpx.Response:
+) -> PeerResponse:
     """Call another layer's route; authenticated as this service acting for `tenant_id` when given. `timeout_s`
     replaces the default read timeout for calls known to take long (a model turn, a tool call)."""
-    import httpx
+    import aiohttp
 
     headers: dict[str, str] = {}
     if tenant_id is not None:
         headers["authorization"] = f"Bearer {_token(tenant_id)}"
     if correlation_id:
         headers["x-correlation-id"] = correlation_id
+    query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+    read = timeout_s if timeout_s is not None else get_settings().peer_timeout_s
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=2.0, sock_read=read)
     try:
-        timeout = httpx.Timeout(timeout_s, connect=2.0) if timeout_s is not None else httpx.USE_CLIENT_DEFAULT
-        return await _http().request(method, path, headers=headers, json=json, params=params, timeout=timeout)
-    except httpx.HTTPError as exc:
+        async with _http().request(
+            method, api_base_url().rstrip("/") + path, json=json, params=query, headers=headers, timeout=timeout
+        ) as response:
+            body = await response.read()
+            return PeerResponse(response.status, {k.lower(): v for k, v in response.headers.items()}, body)
+    except (aiohttp.ClientError, TimeoutError) as exc:
         raise DependencyUnavailableError(f"{method} {path} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -15,8 +15,7 @@ from strata.errors import DependencyUnavailableError
 from strata_runtime.settings import runtime_settings
 
 if TYPE_CHECKING:
-    import httpx
-
+    from strata.peers import PeerResponse
     from strata_runtime.executor import Attempt
 
 TOOL_CALL_GRACE_S = 15.0  # beyond the tool's own limit, for the ledger and the hop
@@ -78,7 +77,7 @@ async def _call(
     body: dict[str, Any] | None,
     timeout_s: float | None,
     params: dict[str, Any] | None = None,
-) -> httpx.Response:
+) -> PeerResponse:
     retries = runtime_settings().runtime_peer_retries
     for n in range(retries + 1):
         try:
@@ -101,7 +100,7 @@ async def _call(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _failure(what: str, response: httpx.Response) -> PeerFailure:
+def _failure(what: str, response: PeerResponse) -> PeerFailure:
     detail = ""
     try:
         detail = str(response.json().get("detail", ""))
