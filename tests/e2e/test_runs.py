@@ -504,3 +504,21 @@ async def test_the_goals_budget_bounds_the_runs_model_calls(platform: Platform, 
     assert providers.openai.requests == []  # refused before the provider was asked
     budgets = (await platform.api.get("/v1/budgets", headers=headers)).json()["items"]
     assert [(b["scope"], b["scope_id"], b["limit_micro_usd"]) for b in budgets] == [("run", run["run_id"], 1)]
+
+
+async def test_each_attempt_has_the_whole_task_timeout(platform: Platform, providers: Providers) -> None:
+    providers.reset()
+    headers = await tenant(platform)
+    assert (await platform.api.post("/v1/models", json=GPT, headers=headers)).status_code == 201
+    slow_turn = Reply(tool_calls=(FakeToolCall("text", {"operation": "upper", "text": "x"}, id="t"),), delay_s=1.2)
+    providers.openai.script(slow_turn, slow_turn)
+    goal_id = await run_template(
+        platform,
+        headers,
+        [{"task_id": "slow", "title": "Too slow", "kind": "agent", "timeout_s": 1,
+          "retry": {"max_attempts": 2, "backoff_s": 0.1}}],
+    )  # fmt: skip
+    run = await finished_run(platform, headers, goal_id)
+    slow = tasks_by_id(run)["slow"]
+    assert (run["status"], slow["attempt"], slow["error"]["type"]) == ("failed", 2, "timeout"), outcome(run)
+    assert len(providers.openai.requests) == 2  # the second attempt got its own second, and used it

@@ -309,7 +309,7 @@ class _Run:
             row = await self.conn.fetchrow(
                 """UPDATE task_executions SET status = 'ready', attempt = attempt + 1, next_step = 0, error = $4,
                           not_before = now() + make_interval(secs => $5), dispatched_at = now(),
-                          lease_owner = NULL, lease_until = NULL
+                          lease_owner = NULL, lease_until = NULL, first_started_at = NULL
                    WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND status = 'running'
                    RETURNING attempt""",
                 self.run_id,

@@ -70,8 +70,8 @@ class TaskState(BaseModel):
     cost_micro_usd: int
     model_ms: float
     tool_ms: float
-    first_started_at: datetime | None
-    started_at: datetime | None
+    first_started_at: datetime | None = Field(description="When the current attempt first started: its timeout runs")
+    started_at: datetime | None = Field(description="When the invocation working on it (the last one) took it")
     finished_at: datetime | None
 
 
