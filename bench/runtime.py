@@ -34,6 +34,7 @@ ROOT = BENCH_DIR.parent
 sys.path[:0] = [str(ROOT / "shared"), str(ROOT / "cli"), str(ROOT)]
 
 TARGET_MS = 15.0
+QUIET_S = 3.0
 
 
 def chain(tasks: int) -> list[dict[str, Any]]:
@@ -87,6 +88,7 @@ async def strata_runs(api: Any, key: str, shape: str, tasks: list[dict[str, Any]
         raise RuntimeError(f"template: {made.status_code} {made.text[:300]}")
     results = []
     for _ in range(runs):
+        await asyncio.sleep(QUIET_S)  # each run starts on a quiet platform (the last run's archive and events done)
         submitted_at = time.perf_counter()
         goal = (
             await api.post("/v1/goals", json={"text": f"run {name}", "strategy": "template"}, headers=headers)

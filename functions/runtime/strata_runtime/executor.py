@@ -117,13 +117,21 @@ class Attempt:
         LeaseLost when the task is no longer this invocation's."""
         step = self.next_step
         spent = usage or Usage()
+        # one statement: the task's row moves on (only if this invocation still holds it at this step) and the step
+        # is inserted from what that returned, so nothing is recorded for a task that is no longer ours
         run_status = await conn.fetchval(
-            """UPDATE task_executions SET next_step = $5 + 1, lease_until = now() + make_interval(secs => $6),
-                      input_tokens = input_tokens + $7, output_tokens = output_tokens + $8,
-                      cost_micro_usd = cost_micro_usd + $9, model_ms = model_ms + $10, tool_ms = tool_ms + $11
-               WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND lease_owner = $4 AND status = 'running'
-                 AND next_step = $5
-               RETURNING (SELECT status FROM runs WHERE run_id = $1)""",
+            """WITH moved AS (
+                   UPDATE task_executions SET next_step = $5 + 1, lease_until = now() + make_interval(secs => $6),
+                          input_tokens = input_tokens + $7, output_tokens = output_tokens + $8,
+                          cost_micro_usd = cost_micro_usd + $9, model_ms = model_ms + $10, tool_ms = tool_ms + $11
+                   WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND lease_owner = $4 AND status = 'running'
+                     AND next_step = $5
+                   RETURNING tenant_id, (SELECT status FROM runs WHERE run_id = $1) AS run_status),
+               recorded AS (
+                   INSERT INTO task_steps (tenant_id, run_id, task_id, attempt, step, kind, detail, input_tokens,
+                                           output_tokens, cost_micro_usd, duration_ms)
+                   SELECT tenant_id, $1, $2, $3, $5, $12, $13, $7, $8, $9, $10 + $11 FROM moved)
+               SELECT run_status FROM moved""",
             self.run_id,
             self.task_id,
             self.attempt,
@@ -135,25 +143,11 @@ class Attempt:
             spent.cost_micro_usd,
             spent.model_ms,
             spent.tool_ms,
+            kind,
+            detail,
         )
         if run_status is None:
             raise LeaseLost
-        await conn.execute(
-            """INSERT INTO task_steps (tenant_id, run_id, task_id, attempt, step, kind, detail, input_tokens,
-                                       output_tokens, cost_micro_usd, duration_ms)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
-            self.tenant_id,
-            self.run_id,
-            self.task_id,
-            self.attempt,
-            step,
-            kind,
-            detail,
-            spent.input_tokens,
-            spent.output_tokens,
-            spent.cost_micro_usd,
-            spent.model_ms + spent.tool_ms,
-        )
         self.next_step = step + 1
         return step, str(run_status)
 

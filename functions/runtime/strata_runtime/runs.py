@@ -173,24 +173,18 @@ class _Run:
         the run's parallelism allows, if it is running."""
         if newly_unblocked:
             rows = await self.conn.fetch(
-                "SELECT task_id, definition, depends_on FROM task_executions WHERE run_id = $1 AND task_id = ANY($2)",
+                """SELECT t.task_id, t.definition,
+                          (SELECT coalesce(jsonb_object_agg(d.task_id, d.output), '{}') FROM task_executions d
+                           WHERE d.run_id = t.run_id AND d.task_id = ANY(t.depends_on)) AS outputs
+                   FROM task_executions t WHERE t.run_id = $1 AND t.task_id = ANY($2)""",
                 self.run_id,
                 newly_unblocked,
             )
-            needed = sorted({d for r in rows for d in r["depends_on"]})
-            outputs = {
-                r["task_id"]: r["output"]
-                for r in await self.conn.fetch(
-                    "SELECT task_id, output FROM task_executions WHERE run_id = $1 AND task_id = ANY($2)",
-                    self.run_id,
-                    needed,
-                )
-            }
             unresolvable: list[tuple[str, str]] = []
             bound: list[tuple[str, Any]] = []
             for row in rows:
                 try:
-                    bound.append((row["task_id"], resolve_input(row["definition"].get("input", {}), outputs)))
+                    bound.append((row["task_id"], resolve_input(row["definition"].get("input", {}), row["outputs"])))
                 except KeyError as exc:
                     unresolvable.append((row["task_id"], str(exc.args[0] if exc.args else exc)))
             if bound:
@@ -225,36 +219,46 @@ class _Run:
             room = str(max(run["max_parallelism"] - active, 0))
             if room == "0":
                 return 0
-        ready = await self.conn.fetch(
-            f"""UPDATE task_executions SET status = 'ready', dispatched_at = now()
-                WHERE run_id = $1 AND task_id IN (SELECT task_id FROM task_executions WHERE run_id = $1
-                                                  AND status = 'queued' ORDER BY task_id LIMIT {room})
-                RETURNING task_id, attempt""",  # noqa: S608 - room is a number or ALL
+        # the first queued task goes straight to the taker (eager dispatch), the others become ready: one statement
+        taker = self.taker if self.taken is None else None
+        rows = await self.conn.fetch(
+            f"""WITH picked AS (SELECT task_id, row_number() OVER (ORDER BY task_id) AS n FROM task_executions
+                                WHERE run_id = $1 AND status = 'queued' ORDER BY task_id LIMIT {room})
+                UPDATE task_executions t SET
+                    status = CASE WHEN $2::text IS NOT NULL AND p.n = 1 THEN 'running' ELSE 'ready' END,
+                    dispatched_at = now(),
+                    lease_owner = CASE WHEN $2::text IS NOT NULL AND p.n = 1 THEN $2::text END,
+                    lease_until = CASE WHEN $2::text IS NOT NULL AND p.n = 1
+                                       THEN now() + make_interval(secs => $3) END,
+                    started_at = CASE WHEN $2::text IS NOT NULL AND p.n = 1 THEN now() ELSE t.started_at END,
+                    first_started_at = CASE WHEN $2::text IS NOT NULL AND p.n = 1
+                                            THEN coalesce(t.first_started_at, now()) ELSE t.first_started_at END,
+                    invocations = t.invocations + CASE WHEN $2::text IS NOT NULL AND p.n = 1 THEN 1 ELSE 0 END
+                FROM picked p WHERE t.run_id = $1 AND t.task_id = p.task_id
+                RETURNING t.task_id, t.attempt, t.status, t.definition, t.input, t.next_step, t.first_started_at""",  # noqa: S608 - room is a number or ALL
             self.run_id,
+            taker,
+            runtime_settings().runtime_lease_s,
         )
-        for row in ready:
-            if self.taker is not None and self.taken is None:
-                taken = await self.conn.fetchrow(
-                    """UPDATE task_executions SET status = 'running', lease_owner = $3,
-                              lease_until = now() + make_interval(secs => $4), started_at = now(),
-                              first_started_at = coalesce(first_started_at, now()), invocations = invocations + 1
-                       WHERE run_id = $1 AND task_id = $2 AND status = 'ready'
-                       RETURNING task_id, attempt, definition, input, next_step, first_started_at""",
-                    self.run_id,
-                    row["task_id"],
-                    self.taker,
-                    runtime_settings().runtime_lease_s,
-                )
-                if taken is not None:
-                    self.taken = {**dict(taken), "allowed_tools": run["allowed_tools"]}
-                    continue
-            await self.uow.emit(self.event(TaskReady, task_id=row["task_id"], attempt=row["attempt"]))
-        return len(ready)
+        for row in sorted(rows, key=lambda r: r["task_id"]):
+            if row["status"] == "running":
+                self.taken = {**dict(row), "allowed_tools": run["allowed_tools"]}
+            else:
+                await self.uow.emit(self.event(TaskReady, task_id=row["task_id"], attempt=row["attempt"]))
+        return len(rows)
 
     async def complete_task(self, task_id: str, attempt: int, output: dict[str, Any]) -> bool:
         """Record a task's output; ready its dependents; complete the run when it was the last. False when the
         attempt was no longer this caller's to finish (cancelled, or its lease taken over)."""
-        run = await self.lock()
+        # the run's row is locked by counting the task done (one statement, not a lock and then an update)
+        run = await self.conn.fetchrow(
+            f"UPDATE runs SET tasks_done = tasks_done + 1, updated_at = now() WHERE run_id = $1 "  # noqa: S608
+            f"RETURNING {RUN_COLUMNS}",
+            self.run_id,
+        )
+        if run is None:
+            raise NotFoundError(f"no run {self.run_id}")
+        self.locked = run
         row = await self.conn.fetchrow(
             """UPDATE task_executions SET status = 'completed', output = $4, error = NULL, finished_at = now(),
                       lease_owner = NULL, lease_until = NULL
@@ -265,7 +269,9 @@ class _Run:
             attempt,
             output,
         )
-        if row is None:
+        if row is None:  # not this caller's to finish: the count goes back
+            await self.conn.execute("UPDATE runs SET tasks_done = tasks_done - 1 WHERE run_id = $1", self.run_id)
+            self.locked = None
             return False
         definition = row["definition"]
         await self.uow.emit(
@@ -281,13 +287,7 @@ class _Run:
                 cost_micro_usd=row["cost_micro_usd"],
             )
         )
-        done = await self.conn.fetchrow(
-            "UPDATE runs SET tasks_done = tasks_done + 1, updated_at = now() WHERE run_id = $1 "
-            "RETURNING tasks_done, task_count",
-            self.run_id,
-        )
-        assert done is not None
-        if done["tasks_done"] >= done["task_count"] and run["status"] in ("running", "paused"):
+        if run["tasks_done"] >= run["task_count"] and run["status"] in ("running", "paused"):
             await self.finish_run(run, "completed")
             return True
         unblocked = await self.conn.fetch(
