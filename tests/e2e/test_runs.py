@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Platform, Providers
+from tests.e2e.test_goals import GPT
 from tests.e2e.test_platform import assert_problem
 from tests.support.provider_servers import FakeToolCall, Reply
 from tests.support.tool_target import ToolTarget
@@ -20,16 +21,6 @@ from tests.support.tool_target import ToolTarget
 pytestmark = pytest.mark.e2e
 
 FINISHED = ("completed", "failed", "cancelled", "rejected")
-GPT = {
-    "name": "agent-model",
-    "provider": "openai",
-    "provider_model": "gpt-4o-mini",
-    "context_window": 128000,
-    "capabilities": ["chat", "json", "tools"],
-    "input_usd_per_mtok": 1,
-    "output_usd_per_mtok": 2,
-    "quality": 1.0,
-}
 
 
 async def tenant(platform: Platform, tool_target: ToolTarget | None = None) -> dict[str, str]:

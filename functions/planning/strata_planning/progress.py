@@ -89,10 +89,10 @@ async def _replanned(event: RunFailed) -> bool:
         )
         return False
     failed_plan = {"plan_id": event.plan_id, "version": goal["version"]}
+    causation = str(event.event_id)
     await goals.record_replan(
-        event.tenant_id, event.correlation_id, str(event.event_id), event.goal_id, failed_plan, outcome.body,
-        outcome.strategy,
-    )  # fmt: skip
+        event.tenant_id, event.correlation_id, causation, event.goal_id, failed_plan, outcome.body, outcome.strategy
+    )
     return True
 
 

@@ -36,8 +36,8 @@ async def invoke_tool(
 ) -> dict[str, Any]:
     """Call a tool once under (run, task, step, call id): the ledger's record of the call (`status` succeeded or
     failed). A call of the same key already running (a resumed step) is waited for, never made again."""
-    body = {"run_id": str(attempt.run_id), "task_id": attempt.task_id, "step": step, "call_id": call_id,
-            "input": arguments}  # fmt: skip
+    key = {"run_id": str(attempt.run_id), "task_id": attempt.task_id, "step": step, "call_id": call_id}
+    body = {**key, "input": arguments}
     waited_since = time.monotonic()
     while True:
         response = await _call(attempt, "POST", f"/v1/tools/{tool}/invoke", body, timeout_s + TOOL_CALL_GRACE_S)
@@ -109,5 +109,5 @@ def _failure(what: str, response: PeerResponse) -> PeerFailure:
     status = response.status_code
     kinds = {402: "budget_exceeded", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid_input"}
     kind = kinds.get(status, "rejected" if status < 500 else "unavailable")
-    return PeerFailure(kind, f"{what} answered {status}: {detail}"[:2000], retryable=status >= 500 or status == 429,
-                       status=status)  # fmt: skip
+    retryable = status >= 500 or status == 429
+    return PeerFailure(kind, f"{what} answered {status}: {detail}"[:2000], retryable, status)

@@ -81,11 +81,39 @@ class Attempt:
     next_step: int
     allowed_tools: list[str] | None
     first_started: float
-    started: float = field(default_factory=time.monotonic)
     usage: Usage = field(default_factory=Usage)
     lost: bool = False
     # a last step recorded together with the task's completion (a tool task's one call), saving a transaction
     final_step: tuple[str, dict[str, Any], Usage] | None = None
+
+    @classmethod
+    def held(
+        cls,
+        row: Any,
+        *,
+        tenant_id: UUID,
+        run_id: UUID,
+        task_id: str,
+        attempt: int,
+        owner: str,
+        correlation_id: str,
+        causation_id: str,
+    ) -> Attempt:
+        """The attempt this invocation now holds, from its task's row (as a claim returned it)."""
+        return cls(
+            tenant_id=tenant_id,
+            run_id=run_id,
+            task_id=task_id,
+            attempt=attempt,
+            owner=owner,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            definition=row["definition"],
+            input=row["input"] or {},
+            next_step=row["next_step"],
+            allowed_tools=row["allowed_tools"],
+            first_started=row["first_started_at"].timestamp(),
+        )
 
     @property
     def timeout_s(self) -> float:
@@ -202,7 +230,8 @@ async def _claim(event: TaskReady | TaskContinued, owner: str) -> Attempt | None
         )
     if row is None:
         return None  # done, taken, paused, cancelled, or an older attempt's event
-    attempt = Attempt(
+    attempt = Attempt.held(
+        row,
         tenant_id=event.tenant_id,
         run_id=event.run_id,
         task_id=event.task_id,
@@ -210,11 +239,6 @@ async def _claim(event: TaskReady | TaskContinued, owner: str) -> Attempt | None
         owner=owner,
         correlation_id=event.correlation_id,
         causation_id=str(event.event_id),
-        definition=row["definition"],
-        input=row["input"] or {},
-        next_step=row["next_step"],
-        allowed_tools=row["allowed_tools"],
-        first_started=row["first_started_at"].timestamp(),
     )
     if row["not_before"] is not None:  # a retry's backoff: wait it out here if the invocation has the time
         wait = row["not_before"].timestamp() - time.time()
@@ -296,24 +320,17 @@ async def _work(attempt: Attempt) -> Attempt | None:
     except LeaseLost:
         await _release(attempt)
         return None
-    return _taken(attempt, run.taken) if run.taken is not None else None
-
-
-def _taken(previous: Attempt, row: dict[str, Any]) -> Attempt:
-    """The attempt of a task this invocation claimed while completing the previous one."""
-    return Attempt(
-        tenant_id=previous.tenant_id,
-        run_id=previous.run_id,
-        task_id=row["task_id"],
-        attempt=row["attempt"],
-        owner=previous.owner,
-        correlation_id=previous.correlation_id,
-        causation_id=previous.causation_id,
-        definition=row["definition"],
-        input=row["input"] or {},
-        next_step=row["next_step"],
-        allowed_tools=row["allowed_tools"],
-        first_started=row["first_started_at"].timestamp(),
+    if run.taken is None:
+        return None
+    return Attempt.held(  # the task its completion handed to this invocation
+        run.taken,
+        tenant_id=attempt.tenant_id,
+        run_id=attempt.run_id,
+        task_id=run.taken["task_id"],
+        attempt=run.taken["attempt"],
+        owner=attempt.owner,
+        correlation_id=attempt.correlation_id,
+        causation_id=attempt.causation_id,
     )
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-import asyncpg
 from aws_lambda_powertools import Logger
 
 from strata import db
@@ -34,6 +33,9 @@ from strata.events.runtime import (
 from strata.plans import PlanBody, resolve_input
 from strata_runtime.settings import runtime_settings
 
+if TYPE_CHECKING:  # asyncpg is imported when the pool is built, keeping it out of the cold start
+    import asyncpg
+
 logger = Logger(child=True)
 E = TypeVar("E", bound=Event)
 
@@ -47,8 +49,8 @@ TASK_COLUMNS = (
     " dispatched_at, lease_until, invocations, input_tokens, output_tokens, cost_micro_usd, model_ms, tool_ms,"
     " first_started_at, started_at, finished_at"
 )
-OPEN = ("pending", "queued", "ready", "running")
 TERMINAL_RUN = ("completed", "failed", "cancelled")
+UNSIGNED = "the plan's signature does not verify: it changed after planning signed it"
 
 
 # ---- starting ------------------------------------------------------------------------------------------------------
@@ -84,7 +86,7 @@ async def start(
             datetime.fromisoformat(deadline) if isinstance(deadline, str) else deadline,
             constraints.get("allowed_tools"),
             len(body.tasks),
-            None if signature_ok else "the plan's signature does not verify: it changed after planning signed it",
+            None if signature_ok else UNSIGNED,
         )
         if not created:
             return None
@@ -112,7 +114,7 @@ async def start(
                     plan_id=plan["plan_id"],
                     goal_id=plan["goal_id"],
                     failed_task_ids=[t.task_id for t in body.tasks][:10_000],
-                    error="the plan's signature does not verify: it changed after planning signed it",
+                    error=UNSIGNED,
                 )
             )
             return run_id

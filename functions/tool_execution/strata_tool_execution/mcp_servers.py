@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -79,50 +81,27 @@ def _client_factory(
     return httpx.AsyncClient(headers=headers, timeout=timeout, auth=auth, follow_redirects=False)
 
 
-class _Session:
-    """One MCP session over streamable HTTP: connect, initialize, use, close."""
+@asynccontextmanager
+async def _session(url: str, headers: dict[str, str], timeout_s: float) -> AsyncIterator[tuple[Any, Any]]:
+    """One MCP session over streamable HTTP, initialized: (the SDK's ClientSession, what initialize answered)."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
 
-    def __init__(self, url: str, headers: dict[str, str], timeout_s: float) -> None:
-        self.url, self.headers, self.timeout_s = url, headers, timeout_s
-        self._stack: Any = None
-        self.info: Any = None  # what initialize answered
-
-    async def __aenter__(self) -> Any:
-        from contextlib import AsyncExitStack
-
-        from mcp import ClientSession
-        from mcp.client.streamable_http import streamablehttp_client
-
-        await _vet(self.url)
-        self._stack = AsyncExitStack()
-        try:
-            read, write, _ = await self._stack.enter_async_context(
-                streamablehttp_client(
-                    self.url,
-                    headers=self.headers,
-                    timeout=self.timeout_s,
-                    sse_read_timeout=self.timeout_s,
-                    httpx_client_factory=_client_factory,
-                )
-            )
-            session = await self._stack.enter_async_context(
-                ClientSession(read, write, read_timeout_seconds=timedelta(seconds=self.timeout_s))
-            )
-            self.info = await session.initialize()
-        except BaseException:
-            await self._stack.aclose()
-            raise
-        return session
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stack.aclose()
+    await _vet(url)
+    transport = streamablehttp_client(
+        url, headers=headers, timeout=timeout_s, sse_read_timeout=timeout_s, httpx_client_factory=_client_factory
+    )
+    async with (
+        transport as (read, write, _),
+        ClientSession(read, write, read_timeout_seconds=timedelta(seconds=timeout_s)) as session,
+    ):
+        yield session, await session.initialize()
 
 
 async def _discover(name: str, url: str, headers: dict[str, str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """What the server says it is, and its tools (every page), as stored."""
-    client = _Session(url, headers, CONNECT_TIMEOUT_S)
     try:
-        async with client as session:
+        async with _session(url, headers, CONNECT_TIMEOUT_S) as (session, initialized):
             remote: list[Any] = []
             cursor: str | None = None
             while True:
@@ -132,9 +111,9 @@ async def _discover(name: str, url: str, headers: dict[str, str]) -> tuple[dict[
                 if not cursor or len(remote) >= MAX_TOOLS:
                     break
         info = {
-            "name": client.info.serverInfo.name,
-            "version": client.info.serverInfo.version,
-            "protocol_version": str(client.info.protocolVersion),
+            "name": initialized.serverInfo.name,
+            "version": initialized.serverInfo.version,
+            "protocol_version": str(initialized.protocolVersion),
         }
     except ToolFailure as exc:
         raise InvalidInputError(f"the MCP server cannot be used: {exc.message}") from exc
@@ -263,7 +242,7 @@ async def call(arguments: dict[str, Any], context: ToolContext) -> dict[str, Any
     """tools/call on the server; its content blocks (and structured result). A tool error is a failed call."""
     where = context.target
     try:
-        async with _Session(where["url"], where["headers"], context.timeout_s) as session:
+        async with _session(where["url"], where["headers"], context.timeout_s) as (session, _):
             result = await session.call_tool(
                 where["tool"], arguments, read_timeout_seconds=timedelta(seconds=context.timeout_s)
             )

@@ -70,9 +70,13 @@ async def _find(conn: Any, name: str) -> Found:
     if name.startswith(mcp_servers.PREFIX):
         remote = await mcp_servers.tool_on(conn, name)
         if remote is not None:
-            server, tool = remote
-            return Found(mcp_servers.definition(server, tool), "mcp", server["name"], mcp_servers.target(server, tool))
+            return _remote(*remote)
     raise NotFoundError(f"no tool {name!r}")
+
+
+def _remote(server: dict[str, Any], tool: dict[str, Any]) -> Found:
+    """A tool of one of the tenant's MCP servers."""
+    return Found(mcp_servers.definition(server, tool), "mcp", server["name"], mcp_servers.target(server, tool))
 
 
 def _effective(found: Found, row: dict[str, Any] | None) -> EffectiveTool:
@@ -119,10 +123,7 @@ async def tools(tenant_id: UUID) -> list[EffectiveTool]:
         remote = await mcp_servers.tools_on(conn)
     settings = {r["tool_name"]: dict(r) for r in rows}
     found = [Found(d) for d in BUILTINS.values()]
-    found += [
-        Found(mcp_servers.definition(server, tool), "mcp", server["name"], mcp_servers.target(server, tool))
-        for server, tool in remote
-    ]
+    found += [_remote(server, tool) for server, tool in remote]
     return sorted((_effective(f, settings.get(f.definition.name)) for f in found), key=lambda t: t.definition.name)
 
 
