@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -97,9 +96,13 @@ class Services:
 
     def _start_moto(self) -> str:
         port = free_port()
-        moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
         log = (self.state_dir / "moto.log").open("ab")
-        proc = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "strata_cli.localcloud.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=log,
+            cwd=Path(__file__).resolve().parents[2],  # the cli folder, so the module is found without installing
+        )
         self._processes.append(proc)
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: urllib.request.urlopen(f"{url}/moto-api/", timeout=1).status == 200, 20, "moto server")  # noqa: S310
