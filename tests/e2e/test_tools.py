@@ -82,6 +82,41 @@ async def test_a_call_runs_once_and_a_repeat_returns_the_recorded_result(platfor
     assert sorted(e["detail"]["replayed"] for e in items) == [False, True, True]
 
 
+async def test_callers_racing_on_one_key_get_one_recorded_call(platform: Platform) -> None:
+    # json_query is instant (run inside the transaction that records it), python is claimed first then finished:
+    # either way, concurrent requests for one key leave one record, and every answer is that record's
+    headers = await _tenant(platform)
+    for tool, arguments in (
+        ("json_query", {"data": {"n": 7}, "query": "n"}),
+        ("python", {"code": "import time\ntime.sleep(0.2)\nresult = 7"}),
+    ):
+        run_id = uuid.uuid4()
+        answers = await asyncio.gather(*(_invoke(platform, headers, tool, arguments, run_id=run_id) for _ in range(4)))
+        done = [a.json() for a in answers if a.status_code == 200]
+        # a claimed call still running answers 409 with Retry-After (the runtime waits and asks again)
+        assert all(a.status_code == 200 or (a.status_code == 409 and a.headers["retry-after"]) for a in answers)
+        assert done, tool
+        assert {json.dumps(d["output"]) for d in done} == {json.dumps(done[0]["output"])}, tool
+        assert [d["replayed"] for d in done].count(False) <= 1
+        again = await _invoke(platform, headers, tool, arguments, run_id=run_id)
+        assert (again.json()["replayed"], again.json()["output"]["result"]) == (True, 7)
+        calls = await platform.api.get("/v1/tool-calls", params={"run_id": str(run_id)}, headers=headers)
+        assert len(calls.json()["items"]) == 1, tool
+
+
+async def test_a_calls_duration_is_the_tools_own_running_time(platform: Platform) -> None:
+    from datetime import datetime
+
+    headers = await _tenant(platform)
+    slept = await _invoke(platform, headers, "python", {"code": "import time\ntime.sleep(0.3)\nresult = 1"})
+    call = slept.json()
+    span_ms = (datetime.fromisoformat(call["finished_at"]) - datetime.fromisoformat(call["started_at"])).total_seconds()
+    # the tool's time (the sandbox's process and its sleep) is in it; the ledger's claim and finish are not
+    assert 300 <= call["duration_ms"] <= span_ms * 1000 + 1
+    quick = (await _invoke(platform, headers, "json_query", {"data": 1, "query": "@"})).json()
+    assert 0 <= quick["duration_ms"] < 50
+
+
 async def test_bad_input_is_refused_and_nothing_is_recorded(platform: Platform) -> None:
     headers = await _tenant(platform)
     run_id = uuid.uuid4()

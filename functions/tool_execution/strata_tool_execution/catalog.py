@@ -71,6 +71,7 @@ def _builtins() -> dict[str, ToolDefinition]:
             output_schema=json_query.OUTPUT_SCHEMA,
             run="strata_tool_execution.builtins.json_query:run",
             timeout_s=5.0,
+            instant=True,
         ),
         ToolDefinition(
             name="text",
@@ -80,6 +81,7 @@ def _builtins() -> dict[str, ToolDefinition]:
             output_schema=text.OUTPUT_SCHEMA,
             run="strata_tool_execution.builtins.text:run",
             timeout_s=5.0,
+            instant=True,
         ),
         ToolDefinition(
             name="http_request",

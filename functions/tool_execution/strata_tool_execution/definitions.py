@@ -51,6 +51,9 @@ class ToolDefinition:
     max_output_bytes: int = 1_000_000
     requires_approval: bool = False
     side_effects: bool = False  # reaches outside the platform (the runtime never replays such a call blindly)
+    # pure, in-process and quick (no I/O, microseconds): the ledger runs it inside the one transaction that records
+    # it, instead of between a committed claim and a finish (which only a call with effects needs)
+    instant: bool = False
     config_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object", "additionalProperties": False})
     config_check: str | None = None  # "module:function" raising ValueError for a configuration the schema allows
 

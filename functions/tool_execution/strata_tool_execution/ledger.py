@@ -16,7 +16,7 @@ from uuid import UUID
 
 from strata import db, jsonschemas
 from strata.errors import BadRequestError, ConflictError, ForbiddenError, InvalidInputError
-from strata.events.outbox import unit_of_work
+from strata.events.outbox import UnitOfWork, unit_of_work
 from strata.events.tools import ToolCalled
 from strata.pagination import decode_values, encode_values
 from strata_tool_execution import registry
@@ -24,7 +24,8 @@ from strata_tool_execution.definitions import ToolContext, ToolFailure
 
 LEASE_GRACE_S = 30.0  # beyond the tool's timeout, before a running call counts as interrupted
 COLUMNS = (
-    "run_id, task_id, step, call_id, tool_name, tool_version, input, status, output, error, started_at, finished_at"
+    "run_id, task_id, step, call_id, tool_name, tool_version, input, status, output, error, started_at, finished_at,"
+    " run_ms"
 )
 
 
@@ -39,10 +40,18 @@ class CallKey:
         return f"{self.run_id}/{self.task_id}/{self.step}/{self.call_id}"
 
 
+def _duration_ms(row: dict[str, Any]) -> float | None:
+    """The tool's own running time; for a call closed without an answer (interrupted), its record's span."""
+    run_ms, started, finished = row["run_ms"], row["started_at"], row["finished_at"]
+    if run_ms is not None:
+        return float(run_ms)
+    return (finished - started).total_seconds() * 1000 if finished else None
+
+
 def _view(row: dict[str, Any], replayed: bool) -> dict[str, Any]:
-    started, finished = row["started_at"], row["finished_at"]
-    duration = (finished - started).total_seconds() * 1000 if finished else None
-    return {**row, "duration_ms": round(duration, 2) if duration is not None else None, "replayed": replayed}
+    duration = _duration_ms(row)
+    view = {k: v for k, v in row.items() if k != "run_ms"}
+    return {**view, "duration_ms": round(duration, 2) if duration is not None else None, "replayed": replayed}
 
 
 async def invoke(
@@ -50,10 +59,10 @@ async def invoke(
 ) -> dict[str, Any]:
     """Run the call once; the recorded call (`replayed` when it had already been made, whatever the tool's
     settings are now: a call that happened is answered as it happened)."""
-    async with db.transaction(tenant_id) as conn:  # the record, the settings and the claim: one transaction
-        recorded = await _recorded_on(conn, key)
+    async with unit_of_work(tenant_id, publish_soon=True) as uow:  # the record, the settings and the claim
+        recorded = await _recorded_on(uow.conn, key)
         if recorded is None:
-            tool = await registry.tool_on(conn, name)
+            tool = await registry.tool_on(uow.conn, name)
             if not tool.enabled:
                 raise ForbiddenError(f"the tool {name!r} is disabled for this tenant")
             error = jsonschemas.first_error(tool.definition.input_schema, arguments)
@@ -61,16 +70,58 @@ async def invoke(
                 raise InvalidInputError(f"the input does not match the {name} tool's input schema {error}")
             if tool.requires_approval:
                 raise ForbiddenError(f"calls of {name!r} need a human's approval, which supervision (L08) grants")
-            recorded = await _claim_on(conn, tenant_id, tool.definition.version, name, arguments, key, tool.timeout_s)
+            if tool.definition.instant:
+                # pure, in-process and quick: it runs inside this transaction and is recorded with its result (one
+                # transaction, not a claim and a finish); two callers racing on one key both may run it, harmlessly,
+                # and the first to record answers both
+                ran = await _run(tool, tenant_id, arguments)
+                row = await _record_on(
+                    uow, tenant_id, correlation_id, key, (name, tool.definition.version), arguments, ran
+                )
+                if row is not None:
+                    return _view(row, replayed=False)
+                recorded = await _recorded_on(uow.conn, key)
+            else:
+                recorded = await _claim_on(
+                    uow.conn, tenant_id, tool.definition.version, name, arguments, key, tool.timeout_s
+                )
     if recorded is not None:
         return await _replay(tenant_id, correlation_id, recorded, name, arguments, key)
-    started = time.perf_counter()
+    ran = await _run(tool, tenant_id, arguments)
+    row = await _finish(tenant_id, correlation_id, key, name, tool.definition.version, ran)
+    return _view(row, replayed=False)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What running a tool gave: its output or its failure, and its own running time."""
+
+    output: dict[str, Any] | None
+    failure: ToolFailure | None
+    run_ms: float | None  # None for a call closed without running here (interrupted)
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.failure is not None else "succeeded"
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        return self.failure.as_record() if self.failure is not None else None
+
+
+async def _run(tool: registry.EffectiveTool, tenant_id: UUID, arguments: dict[str, Any]) -> Ran:
+    """Run the tool within its limits and check its output against its schema."""
     context = ToolContext(tenant_id, tool.timeout_s, tool.max_output_bytes, tool.config, tool.target)
     output: dict[str, Any] | None = None
     failure: ToolFailure | None = None
+    run = tool.definition.runner()
+    started = time.perf_counter()
     try:
-        async with asyncio.timeout(tool.timeout_s + 1):  # the tool bounds itself; this bounds the tool
-            output = await tool.definition.runner()(arguments, context)
+        try:
+            async with asyncio.timeout(tool.timeout_s + 1):  # the tool bounds itself; this bounds the tool
+                output = await run(arguments, context)
+        finally:
+            run_ms = (time.perf_counter() - started) * 1000  # the tool's own time, whatever its outcome
         size = len(json.dumps(output, default=str))
         if size > tool.max_output_bytes:
             failure = ToolFailure("too_large", f"the output is {size} bytes, over the limit of {tool.max_output_bytes}")
@@ -80,8 +131,41 @@ async def invoke(
         failure = exc
     except TimeoutError:
         failure = ToolFailure("timeout", f"the tool did not finish within {tool.timeout_s} s")
-    row = await _finish(tenant_id, correlation_id, key, name, tool.definition.version, output, failure, started)
-    return _view(row, replayed=False)
+    return Ran(output if failure is None else None, failure, run_ms)
+
+
+async def _record_on(
+    uow: UnitOfWork,
+    tenant_id: UUID,
+    correlation_id: str,
+    key: CallKey,
+    tool: tuple[str, int],
+    arguments: dict[str, Any],
+    ran: Ran,
+) -> dict[str, Any] | None:
+    """Record an instant call with its result (None if another caller recorded the key meanwhile)."""
+    row = await uow.conn.fetchrow(
+        f"""INSERT INTO tool_calls (tenant_id, run_id, task_id, step, call_id, tool_name, tool_version, input,
+                                    status, output, error, finished_at, run_ms, lease_until)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, clock_timestamp(), $12, now())
+            ON CONFLICT DO NOTHING RETURNING {COLUMNS}""",  # noqa: S608 - constant columns
+        tenant_id,
+        key.run_id,
+        key.task_id,
+        key.step,
+        key.call_id,
+        *tool,
+        arguments,
+        ran.status,
+        ran.output,
+        ran.error,
+        ran.run_ms,
+    )
+    if row is None:
+        return None
+    recorded = dict(row)
+    await uow.emit(_event(tenant_id, correlation_id, key, recorded, replayed=False))
+    return recorded
 
 
 RECORDED = (
@@ -136,7 +220,7 @@ async def _replay(
             "interrupted", "the call's executor stopped before recording a result; its side effects are unknown"
         )
         finished = await _finish(
-            tenant_id, correlation_id, key, row["tool_name"], row["tool_version"], None, interrupted, None
+            tenant_id, correlation_id, key, row["tool_name"], row["tool_version"], Ran(None, interrupted, None)
         )
         return _view(finished, replayed=False)
     await _emit(tenant_id, correlation_id, key, row, replayed=True)
@@ -149,26 +233,24 @@ async def _finish(
     key: CallKey,
     name: str,
     version: int,
-    output: dict[str, Any] | None,
-    failure: ToolFailure | None,
-    started: float | None,
+    ran: Ran,
 ) -> dict[str, Any]:
-    status = "failed" if failure is not None else "succeeded"
     # ToolCalled is an observation (the call's record is the ledger row, answered at once): it is published off the
     # answer's path, as the environment's loop next runs, or by the outbox sweeper if the environment is frozen
     # first; waiting for PutEvents here would cost every tool call of every run its latency.
     async with unit_of_work(tenant_id, publish_soon=True) as uow:  # ToolCalled: see _finish
         row = await uow.conn.fetchrow(
-            f"""UPDATE tool_calls SET status = $5, output = $6, error = $7, finished_at = now()
+            f"""UPDATE tool_calls SET status = $5, output = $6, error = $7, finished_at = now(), run_ms = $8
                 WHERE run_id = $1 AND task_id = $2 AND step = $3 AND call_id = $4 AND status = 'running'
                 RETURNING {COLUMNS}""",  # noqa: S608 - constant columns
             key.run_id,
             key.task_id,
             key.step,
             key.call_id,
-            status,
-            output if failure is None else None,
-            failure.as_record() if failure is not None else None,
+            ran.status,
+            ran.output,
+            ran.error,
+            ran.run_ms,
         )
         if row is None:  # another invocation closed it meanwhile (an interrupted call): the record stands
             raise ConflictError(f"the call {key.text()} was closed by another invocation; ask again for its result")
@@ -178,7 +260,7 @@ async def _finish(
 
 
 def _event(tenant_id: UUID, correlation_id: str, key: CallKey, row: dict[str, Any], replayed: bool) -> ToolCalled:
-    finished, started = row["finished_at"], row["started_at"]
+    duration = _duration_ms(row)
     error = row["error"] or {}
     outcome = "succeeded" if row["status"] == "succeeded" else ("denied" if error.get("kind") == "denied" else "failed")
     return ToolCalled(
@@ -191,7 +273,7 @@ def _event(tenant_id: UUID, correlation_id: str, key: CallKey, row: dict[str, An
         tool_name=row["tool_name"],
         tool_version=row["tool_version"],
         outcome=outcome,
-        duration_ms=max(0, round((finished - started).total_seconds() * 1000)) if finished else 0,
+        duration_ms=max(0, round(duration)) if duration is not None else 0,
         replayed=replayed,
     )
 

@@ -79,7 +79,10 @@ class ToolCall(BaseModel):
     error: dict[str, Any] | None
     started_at: datetime
     finished_at: datetime | None
-    duration_ms: float | None
+    duration_ms: float | None = Field(
+        description="The tool's own running time (the ledger's work not in it); for an interrupted call, the time its "
+        "record was open"
+    )
     replayed: bool = Field(description="True when the ledger answered with the call already recorded")
 
 
