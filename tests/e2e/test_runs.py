@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -142,6 +143,36 @@ async def test_a_template_goal_runs_to_completion_with_real_tool_calls_and_data_
         await asyncio.sleep(0.1)
     assert kinds.count("TaskCompleted") == 4, kinds
     assert kinds.count("RunCompleted") == 1, kinds
+
+
+async def test_a_wide_plan_runs_within_its_parallelism_and_joins_every_output(platform: Platform) -> None:
+    # twelve independent tasks with literal inputs, then one joining them: three at a time at most
+    headers = await tenant(platform)
+    leaves: list[dict[str, Any]] = [
+        {"task_id": f"leaf{n:02d}", "title": f"leaf {n}", "kind": "tool", "tool": "json_query",
+         "input": {"data": {"n": n}, "query": "n"}}
+        for n in range(12)
+    ]  # fmt: skip
+    join = {
+        "task_id": "join",
+        "title": "join",
+        "kind": "tool",
+        "tool": "json_query",
+        "depends_on": [t["task_id"] for t in leaves],
+        "input": {"data": [{"$from": t["task_id"], "path": "result"} for t in leaves], "query": "sum(@)"},
+    }
+    goal_id = await run_template(platform, headers, [*leaves, join], max_parallelism=3)
+    run = await finished_run(platform, headers, goal_id)
+    assert run["status"] == "completed", outcome(run)
+    tasks = tasks_by_id(run)
+    assert tasks["join"]["output"] == {"result": sum(range(12))}
+    assert [tasks[t["task_id"]]["output"] for t in leaves] == [{"result": n} for n in range(12)]
+    # no instant had more than three tasks between their start and their finish
+    spans = sorted(
+        (datetime.fromisoformat(t["first_started_at"]), datetime.fromisoformat(t["finished_at"])) for t in run["tasks"]
+    )
+    for started, _ in spans:
+        assert sum(1 for s, f in spans if s <= started < f) <= 3, spans
 
 
 async def test_a_failing_tool_is_retried_then_fails_the_run_and_blocks_its_dependents(platform: Platform) -> None:

@@ -115,6 +115,22 @@ class Attempt:
             first_started=row["first_started_at"].timestamp(),
         )
 
+    def last_step(self) -> runs.StepRecord | None:
+        """The final step to record with the task's completion, numbered as the next step."""
+        if self.final_step is None:
+            return None
+        kind, detail, usage = self.final_step
+        return runs.StepRecord(
+            step=self.next_step,
+            kind=kind,
+            detail=detail,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_micro_usd=usage.cost_micro_usd,
+            model_ms=usage.model_ms,
+            tool_ms=usage.tool_ms,
+        )
+
     @property
     def timeout_s(self) -> float:
         return float(self.definition.get("timeout_s", 300))
@@ -312,12 +328,15 @@ async def _work(attempt: Attempt) -> Attempt | None:
     eager = remaining is None or remaining > 2 * settings.runtime_continue_margin_s
     try:
         async with unit_of_work(attempt.tenant_id, publish_soon=True) as uow:
-            if attempt.final_step is not None:
-                await attempt.record_step(uow.conn, *attempt.final_step)
             run = runs.run_of(uow, attempt.tenant_id, attempt.run_id, attempt.correlation_id, attempt.causation_id)
             run.taker = attempt.owner if eager else None
-            await run.complete_task(attempt.task_id, attempt.attempt, output)
+            completed = await run.complete_task(
+                attempt.task_id, attempt.attempt, attempt.owner, output, attempt.last_step()
+            )
     except LeaseLost:
+        await _release(attempt)
+        return None
+    if not completed:  # no longer ours (paused, cancelled, or taken over): the task is where its holder left it
         await _release(attempt)
         return None
     if run.taken is None:

@@ -10,6 +10,8 @@ next attempt number and a backoff (`not_before`). A run is `running`, `paused`, 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -44,6 +46,7 @@ RUN_COLUMNS = (
     " tasks_done, error, requested_by, input_tokens, output_tokens, cost_micro_usd, started_at, finished_at,"
     " created_at, updated_at"
 )
+RUN_COLUMN_NAMES = tuple(c.strip() for c in RUN_COLUMNS.split(","))
 TASK_COLUMNS = (
     "task_id, definition, depends_on, waiting_on, status, attempt, next_step, input, output, error, not_before,"
     " dispatched_at, lease_until, invocations, input_tokens, output_tokens, cost_micro_usd, model_ms, tool_ms,"
@@ -134,6 +137,24 @@ async def start(
 # ---- the state changes of one run -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StepRecord:
+    """A step to record with a task's completion (a tool task's one call): its number, kind, detail and usage."""
+
+    step: int | None
+    kind: str | None
+    detail: dict[str, Any] | None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_micro_usd: int = 0
+    model_ms: float = 0.0
+    tool_ms: float = 0.0
+
+    @classmethod
+    def none(cls) -> StepRecord:
+        return cls(None, None, None)
+
+
 class _Run:
     """One run's state changes inside a unit of work (the caller holds the transaction)."""
 
@@ -144,7 +165,7 @@ class _Run:
         self.run_id = run_id
         self.correlation_id = correlation_id
         self.causation_id = causation_id
-        self.locked: asyncpg.Record | None = None
+        self.locked: Mapping[str, Any] | None = None
         # eager dispatch: an invocation finishing a task takes one task it readies itself (claimed in the same
         # transaction, no event), instead of sending it through the bus to another invocation
         self.taker: str | None = None
@@ -159,7 +180,7 @@ class _Run:
             **fields,
         )
 
-    async def lock(self) -> asyncpg.Record:
+    async def lock(self) -> Mapping[str, Any]:
         """The run's row, locked until the transaction ends: a run's transitions happen one at a time."""
         if self.locked is None:
             self.locked = await self.conn.fetchrow(
@@ -171,8 +192,9 @@ class _Run:
         return self.locked
 
     async def bind_and_dispatch(self, newly_unblocked: list[str]) -> None:
-        """Bind the inputs of tasks whose dependencies are all done (queued), then dispatch queued tasks as far as
-        the run's parallelism allows, if it is running."""
+        """Bind the inputs of tasks whose dependencies are all done, then dispatch queued tasks as far as the run's
+        parallelism allows, if it is running."""
+        rows: list[Any] = []
         if newly_unblocked:
             rows = await self.conn.fetch(
                 """SELECT t.task_id, t.definition,
@@ -182,21 +204,19 @@ class _Run:
                 self.run_id,
                 newly_unblocked,
             )
-            unresolvable: list[tuple[str, str]] = []
-            bound: list[tuple[str, Any]] = []
-            for row in rows:
-                try:
-                    bound.append((row["task_id"], resolve_input(row["definition"].get("input", {}), row["outputs"])))
-                except KeyError as exc:
-                    unresolvable.append((row["task_id"], str(exc.args[0] if exc.args else exc)))
-            if bound:
-                await self.conn.executemany(
-                    "UPDATE task_executions SET status = 'queued', input = $3 WHERE run_id = $1 AND task_id = $2",
-                    [(self.run_id, task_id, value) for task_id, value in bound],
-                )
-            for task_id, problem in unresolvable:
+        await self.dispatch(await self._bind(rows))
+
+    async def _bind(self, unblocked: list[Any]) -> list[tuple[str, Any]]:
+        """Each unblocked task (task_id, definition, its dependencies' outputs) with its input bound; one whose
+        input cannot be bound fails (finally: it blocks its dependents and fails the run)."""
+        bound: list[tuple[str, Any]] = []
+        for row in unblocked:
+            try:
+                bound.append((row["task_id"], resolve_input(row["definition"].get("input", {}), row["outputs"])))
+            except KeyError as exc:
+                problem = str(exc.args[0] if exc.args else exc)
                 await self.fail_task(
-                    task_id,
+                    row["task_id"],
                     attempt=1,
                     error={
                         "type": "unresolvable_input",
@@ -205,28 +225,50 @@ class _Run:
                     },
                     final=True,
                 )
-        await self.dispatch()
+        return bound
 
-    async def dispatch(self) -> int:
-        """Send TaskReady for queued tasks while the run is running and has room; how many were sent."""
+    async def dispatch(self, bound: list[tuple[str, Any]] | None = None) -> int:
+        """Queue the `bound` tasks (id, input), then send TaskReady for queued tasks while the run is running and
+        has room, the first to the taker if there is one; how many were dispatched. One statement."""
+        ids = [task_id for task_id, _ in bound or ()]
+        inputs = [value for _, value in bound or ()]
         run = await self.lock()
-        if run["status"] != "running":
+        room = "0"
+        if run["status"] == "running":
+            room = "ALL"
+            if run["max_parallelism"] is not None:
+                active = await self.conn.fetchval(
+                    "SELECT count(*) FROM task_executions WHERE run_id = $1 AND status IN ('ready', 'running')",
+                    self.run_id,
+                )
+                room = str(max(run["max_parallelism"] - active, 0))
+        if room == "0":
+            if ids:
+                await self.conn.execute(
+                    """UPDATE task_executions t SET status = 'queued', input = b.input
+                       FROM unnest($2::text[], $3::jsonb[]) AS b(task_id, input)
+                       WHERE t.run_id = $1 AND t.task_id = b.task_id""",
+                    self.run_id,
+                    ids,
+                    inputs,
+                )
             return 0
-        room = "ALL"
-        if run["max_parallelism"] is not None:
-            active = await self.conn.fetchval(
-                "SELECT count(*) FROM task_executions WHERE run_id = $1 AND status IN ('ready', 'running')",
-                self.run_id,
-            )
-            room = str(max(run["max_parallelism"] - active, 0))
-            if room == "0":
-                return 0
-        # the first queued task goes straight to the taker (eager dispatch), the others become ready: one statement
+        # the bound tasks and those queued before are candidates; the first goes straight to the taker (eager
+        # dispatch), the others picked become ready, and bound ones not picked wait as queued
         taker = self.taker if self.taken is None else None
         rows = await self.conn.fetch(
-            f"""WITH picked AS (SELECT task_id, row_number() OVER (ORDER BY task_id) AS n FROM task_executions
-                                WHERE run_id = $1 AND status = 'queued' ORDER BY task_id LIMIT {room})
+            f"""WITH bound AS (SELECT * FROM unnest($4::text[], $5::jsonb[]) AS b(task_id, input)),
+                candidates AS (SELECT task_id, input FROM bound
+                               UNION ALL
+                               SELECT task_id, NULL::jsonb FROM task_executions
+                               WHERE run_id = $1 AND status = 'queued' AND task_id <> ALL($4::text[])),
+                picked AS (SELECT task_id, input, row_number() OVER (ORDER BY task_id) AS n FROM candidates
+                           ORDER BY task_id LIMIT {room}),
+                waiting AS (UPDATE task_executions t SET status = 'queued', input = b.input FROM bound b
+                            WHERE t.run_id = $1 AND t.task_id = b.task_id
+                              AND b.task_id NOT IN (SELECT task_id FROM picked))
                 UPDATE task_executions t SET
+                    input = coalesce(p.input, t.input),
                     status = CASE WHEN $2::text IS NOT NULL AND p.n = 1 THEN 'running' ELSE 'ready' END,
                     dispatched_at = now(),
                     lease_owner = CASE WHEN $2::text IS NOT NULL AND p.n = 1 THEN $2::text END,
@@ -241,6 +283,8 @@ class _Run:
             self.run_id,
             taker,
             runtime_settings().runtime_lease_s,
+            ids,
+            inputs,
         )
         for row in sorted(rows, key=lambda r: r["task_id"]):
             if row["status"] == "running":
@@ -249,33 +293,75 @@ class _Run:
                 await self.uow.emit(self.event(TaskReady, task_id=row["task_id"], attempt=row["attempt"]))
         return len(rows)
 
-    async def complete_task(self, task_id: str, attempt: int, output: dict[str, Any]) -> bool:
-        """Record a task's output; ready its dependents; complete the run when it was the last. False when the
-        attempt was no longer this caller's to finish (cancelled, or its lease taken over)."""
-        # the run's row is locked by counting the task done (one statement, not a lock and then an update)
-        run = await self.conn.fetchrow(
-            f"UPDATE runs SET tasks_done = tasks_done + 1, updated_at = now() WHERE run_id = $1 "  # noqa: S608
-            f"RETURNING {RUN_COLUMNS}",
-            self.run_id,
-        )
-        if run is None:
-            raise NotFoundError(f"no run {self.run_id}")
-        self.locked = run
+    async def complete_task(
+        self, task_id: str, attempt: int, owner: str, output: dict[str, Any], last_step: StepRecord | None = None
+    ) -> bool:
+        """Record a task's output (with `last_step`, the step that produced it, if not checkpointed yet); ready its
+        dependents; complete the run when it was the last. False when the attempt was no longer `owner`'s to finish
+        (paused or cancelled and released, or its lease taken over): then nothing changes."""
+        step = last_step or StepRecord.none()
+        # one statement: the run's row is locked first (its transitions happen one at a time), the task completes
+        # if `owner` still holds it (with its last step recorded), the run counts it done, and its dependents count
+        # it, those it unblocks returned with their dependencies' outputs for binding
         row = await self.conn.fetchrow(
-            """UPDATE task_executions SET status = 'completed', output = $4, error = NULL, finished_at = now(),
-                      lease_owner = NULL, lease_until = NULL
-               WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND status = 'running'
-               RETURNING definition, first_started_at, input_tokens, output_tokens, cost_micro_usd""",
+            f"""WITH run AS (SELECT run_id FROM runs WHERE run_id = $1 FOR UPDATE),
+                done AS (
+                    UPDATE task_executions t SET status = 'completed', output = $5, error = NULL, finished_at = now(),
+                           lease_owner = NULL, lease_until = NULL,
+                           next_step = CASE WHEN $6::text IS NULL THEN t.next_step ELSE $7 + 1 END,
+                           input_tokens = t.input_tokens + $8, output_tokens = t.output_tokens + $9,
+                           cost_micro_usd = t.cost_micro_usd + $10, model_ms = t.model_ms + $11,
+                           tool_ms = t.tool_ms + $12
+                    WHERE t.run_id = $1 AND t.task_id = $2 AND t.attempt = $3 AND t.lease_owner = $4
+                      AND t.status = 'running' AND ($6::text IS NULL OR t.next_step = $7)
+                      AND EXISTS (SELECT 1 FROM run)
+                    RETURNING t.tenant_id, t.definition, t.first_started_at, t.input_tokens, t.output_tokens,
+                              t.cost_micro_usd),
+                step AS (
+                    INSERT INTO task_steps (tenant_id, run_id, task_id, attempt, step, kind, detail, input_tokens,
+                                            output_tokens, cost_micro_usd, duration_ms)
+                    SELECT tenant_id, $1, $2, $3, $7, $6, $13, $8, $9, $10, $11 + $12 FROM done
+                    WHERE $6::text IS NOT NULL),
+                counted AS (
+                    UPDATE runs SET tasks_done = tasks_done + 1, updated_at = now()
+                    WHERE run_id = $1 AND EXISTS (SELECT 1 FROM done)
+                    RETURNING {RUN_COLUMNS}),
+                unblocked AS (
+                    UPDATE task_executions t SET waiting_on = t.waiting_on - 1
+                    WHERE t.run_id = $1 AND $2 = ANY(t.depends_on) AND t.status = 'pending'
+                      AND EXISTS (SELECT 1 FROM done)
+                    RETURNING t.task_id, t.waiting_on, t.definition, t.depends_on)
+            SELECT c.*, d.definition AS task_definition, d.first_started_at AS task_first_started_at,
+                   d.input_tokens AS task_input_tokens, d.output_tokens AS task_output_tokens,
+                   d.cost_micro_usd AS task_cost_micro_usd,
+                   (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                               'task_id', u.task_id, 'definition', u.definition,
+                               'outputs', (SELECT coalesce(jsonb_object_agg(o.task_id, o.output), '{{}}')
+                                           FROM task_executions o
+                                           WHERE o.run_id = $1 AND o.task_id = ANY(u.depends_on)
+                                             AND o.task_id <> $2) || jsonb_build_object($2::text, $5::jsonb))
+                           ORDER BY u.task_id), '[]')
+                    FROM unblocked u WHERE u.waiting_on = 0) AS unblocked
+            FROM counted c, done d""",  # noqa: S608 - constant columns
             self.run_id,
             task_id,
             attempt,
+            owner,
             output,
+            step.kind,
+            step.step,
+            step.input_tokens,
+            step.output_tokens,
+            step.cost_micro_usd,
+            step.model_ms,
+            step.tool_ms,
+            step.detail,
         )
-        if row is None:  # not this caller's to finish: the count goes back
-            await self.conn.execute("UPDATE runs SET tasks_done = tasks_done - 1 WHERE run_id = $1", self.run_id)
-            self.locked = None
+        if row is None:
             return False
-        definition = row["definition"]
+        run = {column: row[column] for column in RUN_COLUMN_NAMES}
+        self.locked = run
+        definition = row["task_definition"]
         await self.uow.emit(
             self.event(
                 TaskCompleted,
@@ -283,23 +369,16 @@ class _Run:
                 attempt=attempt,
                 agent_id=definition.get("agent_id"),
                 output=output,
-                duration_ms=max(0, round((time.time() - row["first_started_at"].timestamp()) * 1000)),
-                input_tokens=row["input_tokens"],
-                output_tokens=row["output_tokens"],
-                cost_micro_usd=row["cost_micro_usd"],
+                duration_ms=max(0, round((time.time() - row["task_first_started_at"].timestamp()) * 1000)),
+                input_tokens=row["task_input_tokens"],
+                output_tokens=row["task_output_tokens"],
+                cost_micro_usd=row["task_cost_micro_usd"],
             )
         )
         if run["tasks_done"] >= run["task_count"] and run["status"] in ("running", "paused"):
             await self.finish_run(run, "completed")
             return True
-        unblocked = await self.conn.fetch(
-            """UPDATE task_executions SET waiting_on = waiting_on - 1
-               WHERE run_id = $1 AND $2 = ANY(depends_on) AND status = 'pending'
-               RETURNING task_id, waiting_on""",
-            self.run_id,
-            task_id,
-        )
-        await self.bind_and_dispatch([r["task_id"] for r in unblocked if r["waiting_on"] == 0])
+        await self.dispatch(await self._bind(row["unblocked"]))
         return True
 
     async def fail_task(
@@ -369,7 +448,7 @@ class _Run:
 
     async def finish_run(
         self,
-        run: asyncpg.Record,
+        run: Mapping[str, Any],
         status: str,
         *,
         error: str | None = None,
