@@ -90,6 +90,10 @@ class FunctionPool:
         self.cold_starts = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._polled = asyncio.Event()
+        # workers polling for work, the most recently idle last: an invocation goes to the environment that
+        # finished last (as Lambda prefers its warmest), so a run of calls stays on few environments and the rest
+        # idle, instead of rotating through every environment a burst once started
+        self._idle: list[tuple[Worker, asyncio.Future[Invocation]]] = []
 
     @property
     def name(self) -> str:
@@ -100,12 +104,25 @@ class FunctionPool:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         invocation = Invocation(data)
         self.invocations += 1
-        # a worker with no current invocation is polling, about to poll, or still in its init: it will take one
-        available = sum(1 for w in self.workers.values() if w.current is None)
-        if available + self.starting <= self.queue.qsize() and len(self.workers) + self.starting < self.max_concurrency:
-            await self._spawn()
-        self.queue.put_nowait(invocation)
+        if not self._hand_to_idle(invocation):
+            # a worker with no current invocation is about to poll or still in its init: it will take one
+            available = sum(1 for w in self.workers.values() if w.current is None)
+            if (
+                available + self.starting <= self.queue.qsize()
+                and len(self.workers) + self.starting < self.max_concurrency
+            ):
+                await self._spawn()
+            self.queue.put_nowait(invocation)
         return await invocation.future
+
+    def _hand_to_idle(self, invocation: Invocation) -> bool:
+        """Give the invocation to the most recently idle polling worker, if one is waiting."""
+        while self._idle:
+            _, waiter = self._idle.pop()
+            if not waiter.done():
+                waiter.set_result(invocation)
+                return True
+        return False
 
     async def warm(self, timeout_s: float = 60) -> None:
         """Start one execution environment and wait until its init is done (like provisioned concurrency)."""
@@ -192,18 +209,26 @@ class FunctionPool:
         await read_body(receive)  # the GET's empty body; the next receive() reports a disconnect
         worker.polled = True
         self._polled.set()
-        getter = asyncio.ensure_future(self.queue.get())
-        disconnect = asyncio.ensure_future(receive())
-        try:
-            await asyncio.wait({getter, disconnect}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            disconnect.cancel()
-        if not getter.done():
-            getter.cancel()
-            return None
-        invocation = getter.result()
-        if worker.port not in self.workers:
-            self.queue.put_nowait(invocation)
+        if not self.queue.empty():  # a backlog: the oldest waiting invocation first
+            invocation = self.queue.get_nowait()
+        else:
+            waiter: asyncio.Future[Invocation] = asyncio.get_running_loop().create_future()
+            entry = (worker, waiter)
+            self._idle.append(entry)
+            disconnect: asyncio.Future[Any] = asyncio.ensure_future(receive())
+            try:
+                await asyncio.wait([waiter, disconnect], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                disconnect.cancel()
+            if not waiter.done():
+                waiter.cancel()
+                if entry in self._idle:
+                    self._idle.remove(entry)
+                return None
+            invocation = waiter.result()
+        if worker.port not in self.workers:  # retired meanwhile: the invocation goes to another
+            if not self._hand_to_idle(invocation):
+                self.queue.put_nowait(invocation)
             return None
         worker.current = invocation
         invocation.timer = asyncio.get_running_loop().call_later(
