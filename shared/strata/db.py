@@ -48,8 +48,18 @@ async def get_pool() -> asyncpg.Pool:
                 command_timeout=settings.db_command_timeout_s,
                 timeout=settings.db_connect_timeout_s,
                 init=_init_connection,
+                reset=_reset_connection,
             )
         return _pool
+
+
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    """What a connection needs on its way back to the pool: only an unfinished transaction rolled back. The platform
+    keeps no session state (the tenant scope and role are transaction-local; the migration runner releases its
+    advisory lock itself), so asyncpg's default reset (unlock all, CLOSE ALL, UNLISTEN *, RESET ALL) would be a
+    round trip per transaction for nothing."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 async def reset_pool() -> None:
