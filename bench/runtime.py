@@ -2,8 +2,8 @@
 LangGraph graph of 50 no-op nodes with a Postgres checkpointer, both on the same Postgres, in the same run.
 
 Strata's figure is a run's wall time (RunStarted to RunCompleted, from the run's own timestamps) minus the time
-its tools spent running (the L03 ledger's duration of each call) and its model time (none here), divided by the
-tasks. Every task's hop is in it: the TaskReady event through the bus (EventBridge -> queue -> the function), the
+its tools spent running (each call's duration_ms: the tool's own running time, measured around it by the L03
+ledger, the ledger's transactions not in it) and its model time (none here), divided by the tasks. Every task's hop is in it: the TaskReady event through the bus (EventBridge -> queue -> the function), the
 lease, L03's round trip through the HTTP front and authorizer with the ledger's two transactions, the checkpoint
 and the completion that readies the next task. Two shapes: a chain (each task depends on the one before, so
 nothing overlaps) and a fan-out (50 independent tasks, then one that joins them). LangGraph's figure is the graph's
@@ -212,7 +212,7 @@ def report(results: dict[str, Any]) -> None:
     wall = statistics.median(r["wall_ms"] for r in results["langgraph"])
     print(f"{'LangGraph + AsyncPostgresSaver':<34} {lg:>9.2f} {'':>7} {'':>6} {'1.00x':>13} {wall:>8.0f}")
     print(
-        "\nStrata's figure: run wall time minus the tools' own time (the ledger's durations), per task; every hop is"
+        "\nStrata's figure: run wall time minus the tools' own running time, per task; every hop is"
         " in it (bus, lease, L03 through the HTTP front and authorizer, ledger, checkpoint, completion)."
         " LangGraph's: one process, no network, a checkpoint per node."
     )
