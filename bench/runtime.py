@@ -3,9 +3,10 @@ LangGraph graph of 50 no-op nodes with a Postgres checkpointer, both on the same
 
 Strata's figure is a run's wall time (RunStarted to RunCompleted, from the run's own timestamps) minus the time
 its tools spent running (each call's duration_ms: the tool's own running time, measured around it by the L03
-ledger, the ledger's transactions not in it) and its model time (none here), divided by the tasks. Every task's hop is in it: the TaskReady event through the bus (EventBridge -> queue -> the function), the
-lease, L03's round trip through the HTTP front and authorizer with the ledger's two transactions, the checkpoint
-and the completion that readies the next task. Two shapes: a chain (each task depends on the one before, so
+ledger, the ledger's transactions not in it) and its model time (none here), divided by the tasks. Every task's
+hop is in it: the TaskReady event through the bus (EventBridge -> queue -> the function), the lease, L03's round
+trip through the HTTP front and authorizer with the ledger's transaction, the checkpoint and the completion that
+readies the next task. Two shapes: a chain (each task depends on the one before, so
 nothing overlaps) and a fan-out (50 independent tasks, then one that joins them). LangGraph's figure is the graph's
 wall time divided by its nodes; it is a library call in one process, which is the point of the comparison.
 
