@@ -300,12 +300,14 @@ class _Run:
         dependents; complete the run when it was the last. False when the attempt was no longer `owner`'s to finish
         (paused or cancelled and released, or its lease taken over): then nothing changes."""
         step = last_step or StepRecord.none()
-        # one statement: the run's row is locked first (its transitions happen one at a time), the task completes
-        # if `owner` still holds it (with its last step recorded), the run counts it done, and its dependents count
-        # it, those it unblocks returned with their dependencies' outputs for binding
+        # the run's row is locked first, in a statement of its own: a run's transitions happen one at a time, and
+        # the statement below, which reads other tasks' outputs, must take its snapshot after the transition before
+        # it committed (a lock taken inside it would leave it reading outputs from before the wait)
+        await self.conn.execute("SELECT 1 FROM runs WHERE run_id = $1 FOR UPDATE", self.run_id)
+        # then one statement: the task completes if `owner` still holds it (with its last step recorded), the run
+        # counts it done, and its dependents count it, those it unblocks returned with their dependencies' outputs
         row = await self.conn.fetchrow(
-            f"""WITH run AS (SELECT run_id FROM runs WHERE run_id = $1 FOR UPDATE),
-                done AS (
+            f"""WITH done AS (
                     UPDATE task_executions t SET status = 'completed', output = $5, error = NULL, finished_at = now(),
                            lease_owner = NULL, lease_until = NULL,
                            next_step = CASE WHEN $6::text IS NULL THEN t.next_step ELSE $7 + 1 END,
@@ -314,7 +316,6 @@ class _Run:
                            tool_ms = t.tool_ms + $12
                     WHERE t.run_id = $1 AND t.task_id = $2 AND t.attempt = $3 AND t.lease_owner = $4
                       AND t.status = 'running' AND ($6::text IS NULL OR t.next_step = $7)
-                      AND EXISTS (SELECT 1 FROM run)
                     RETURNING t.tenant_id, t.definition, t.first_started_at, t.input_tokens, t.output_tokens,
                               t.cost_micro_usd),
                 step AS (
