@@ -14,7 +14,8 @@ import time
 from typing import Any
 
 from strata_runtime.calls import PeerFailure, chat, get_json, invoke_tool
-from strata_runtime.executor import Attempt, TaskFailure, Usage
+from strata_runtime.executor import Attempt, TaskFailure
+from strata_runtime.runs import Usage
 from strata_runtime.settings import runtime_settings
 
 DEFAULT_SYSTEM = "You are an agent of the Strata platform. Do the task you are given, using the tools when they help."

@@ -25,23 +25,10 @@ from strata.events.outbox import unit_of_work
 from strata.events.runtime import TaskContinued, TaskReady
 from strata_runtime import runs
 from strata_runtime.calls import PeerFailure, invoke_tool
-from strata_runtime.runs import backoff
+from strata_runtime.runs import Usage, backoff
 from strata_runtime.settings import runtime_settings
 
 logger = Logger(child=True)
-
-
-class Usage:
-    """What an attempt's model turns used, added to the task's totals as each step is checkpointed."""
-
-    __slots__ = ("cost_micro_usd", "input_tokens", "model_ms", "output_tokens", "tool_ms")
-
-    def __init__(self) -> None:
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cost_micro_usd = 0
-        self.model_ms = 0.0
-        self.tool_ms = 0.0
 
 
 class LeaseLost(Exception):
@@ -119,17 +106,7 @@ class Attempt:
         """The final step to record with the task's completion, numbered as the next step."""
         if self.final_step is None:
             return None
-        kind, detail, usage = self.final_step
-        return runs.StepRecord(
-            step=self.next_step,
-            kind=kind,
-            detail=detail,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cost_micro_usd=usage.cost_micro_usd,
-            model_ms=usage.model_ms,
-            tool_ms=usage.tool_ms,
-        )
+        return runs.StepRecord(self.next_step, *self.final_step)
 
     @property
     def timeout_s(self) -> float:

@@ -137,6 +137,19 @@ async def start(
 # ---- the state changes of one run -----------------------------------------------------------------------------------
 
 
+class Usage:
+    """What an attempt's model turns used, added to the task's totals as each step is checkpointed."""
+
+    __slots__ = ("cost_micro_usd", "input_tokens", "model_ms", "output_tokens", "tool_ms")
+
+    def __init__(self) -> None:
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost_micro_usd = 0
+        self.model_ms = 0.0
+        self.tool_ms = 0.0
+
+
 @dataclass(frozen=True)
 class StepRecord:
     """A step to record with a task's completion (a tool task's one call): its number, kind, detail and usage."""
@@ -144,15 +157,11 @@ class StepRecord:
     step: int | None
     kind: str | None
     detail: dict[str, Any] | None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_micro_usd: int = 0
-    model_ms: float = 0.0
-    tool_ms: float = 0.0
+    usage: Usage
 
     @classmethod
     def none(cls) -> StepRecord:
-        return cls(None, None, None)
+        return cls(None, None, None, Usage())
 
 
 class _Run:
@@ -242,19 +251,11 @@ class _Run:
                     self.run_id,
                 )
                 room = str(max(run["max_parallelism"] - active, 0))
-        if room == "0":
-            if ids:
-                await self.conn.execute(
-                    """UPDATE task_executions t SET status = 'queued', input = b.input
-                       FROM unnest($2::text[], $3::jsonb[]) AS b(task_id, input)
-                       WHERE t.run_id = $1 AND t.task_id = b.task_id""",
-                    self.run_id,
-                    ids,
-                    inputs,
-                )
+        if room == "0" and not ids:
             return 0
         # the bound tasks and those queued before are candidates; the first goes straight to the taker (eager
-        # dispatch), the others picked become ready, and bound ones not picked wait as queued
+        # dispatch), the others picked become ready, and bound ones not picked (all of them without room) wait as
+        # queued
         taker = self.taker if self.taken is None else None
         rows = await self.conn.fetch(
             f"""WITH bound AS (SELECT * FROM unnest($4::text[], $5::jsonb[]) AS b(task_id, input)),
@@ -351,11 +352,11 @@ class _Run:
             output,
             step.kind,
             step.step,
-            step.input_tokens,
-            step.output_tokens,
-            step.cost_micro_usd,
-            step.model_ms,
-            step.tool_ms,
+            step.usage.input_tokens,
+            step.usage.output_tokens,
+            step.usage.cost_micro_usd,
+            step.usage.model_ms,
+            step.usage.tool_ms,
             step.detail,
         )
         if row is None:

@@ -76,7 +76,7 @@ async def invoke(
                 # and the first to record answers both
                 ran = await _run(tool, tenant_id, arguments)
                 row = await _record_on(
-                    uow, tenant_id, correlation_id, key, (name, tool.definition.version), arguments, ran
+                    uow, tenant_id, correlation_id, key, name, tool.definition.version, arguments, ran
                 )
                 if row is not None:
                     return _view(row, replayed=False)
@@ -139,7 +139,8 @@ async def _record_on(
     tenant_id: UUID,
     correlation_id: str,
     key: CallKey,
-    tool: tuple[str, int],
+    name: str,
+    version: int,
     arguments: dict[str, Any],
     ran: Ran,
 ) -> dict[str, Any] | None:
@@ -154,7 +155,8 @@ async def _record_on(
         key.task_id,
         key.step,
         key.call_id,
-        *tool,
+        name,
+        version,
         arguments,
         ran.status,
         ran.output,
