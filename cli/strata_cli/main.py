@@ -112,12 +112,14 @@ def _run_a_goal(api_url: str, key: str) -> None:
     console.print(f"demo: submitted the goal [bold]{text}[/bold]")
     deadline = time.monotonic() + 60
     shown_plan = False
-    while goal["status"] in ("submitted", "planned", "running") and time.monotonic() < deadline:
-        if goal.get("plan_id") and not shown_plan:
+    while True:
+        if goal.get("plan_id") and not shown_plan:  # (a fast run may be done by the first look that sees it)
             _, plan = _api(api_url, f"/v1/plans/{goal['plan_id']}", key)
             steps = " -> ".join(f"{t['task_id']} ({t['tool']})" for t in plan["body"]["tasks"])
             console.print(f"demo: L05 planned it from a template: {steps}, signed {plan['signature'][:24]}...")
             shown_plan = True
+        if goal["status"] not in ("submitted", "planned", "running") or time.monotonic() > deadline:
+            break
         time.sleep(0.2)
         _, goal = _api(api_url, f"/v1/goals/{goal['goal_id']}", key)
     if goal["status"] != "completed" or not goal.get("run_id"):
