@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     outbox_sweep_after_s: float = Field(default=5.0, ge=0)
     rate_limit_tiers: str = Field(default="", description="JSON: tier name -> key_rps, key_burst, tenant_rps, ...")
     rate_limit_fail_open: bool = Field(default=True, description="When Redis is unreachable: admit (True) or 503")
+    decision_cache_s: float = Field(
+        default=5.0, ge=0, le=300, description="How long a policy decision answers identical requests (0: never)"
+    )
 
 
 @lru_cache

@@ -61,6 +61,12 @@ class PaymentRequiredError(ProblemError):
     status, slug, title = 402, "budget-exceeded", "Budget exceeded"
 
 
+class SuspendedError(ProblemError):
+    """Refused by the kill switch: the tenant or the agent is suspended until the suspension is lifted."""
+
+    status, slug, title = 423, "suspended", "Suspended"
+
+
 class InvalidInputError(ProblemError):
     status, slug, title = 422, "validation", "Invalid input"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -152,4 +153,5 @@ async def platform(
             yield Platform(cloud, api, key["api_key"], key["tenant_id"], mcp_server.url)
     finally:
         await cloud.stop()
-        shutil.rmtree(state, ignore_errors=True)
+        if not os.environ.get("STRATA_KEEP_STATE"):  # set it to read the functions' logs after a run
+            shutil.rmtree(state, ignore_errors=True)

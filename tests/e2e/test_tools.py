@@ -164,8 +164,10 @@ async def test_settings_disable_require_approval_and_bound_limits(platform: Plat
     assert_problem(unusable, 422)
     approval = await platform.api.patch("/v1/tools/json_query", json={"requires_approval": True}, headers=headers)
     assert approval.json()["requires_approval"] is True
-    refused = await _invoke(platform, headers, "json_query", {"data": 1, "query": "@"})
-    assert "approval" in assert_problem(refused, 403)["detail"]
+    waiting = await _invoke(platform, headers, "json_query", {"data": 1, "query": "@"})
+    assert waiting.status_code == 202, waiting.text  # not made: a human is asked first (supervision's approval)
+    assert waiting.json()["status"] == "awaiting_approval"
+    assert "approval" in waiting.json()["reasons"][0]
 
 
 async def test_python_runs_in_a_sandbox(platform: Platform) -> None:

@@ -130,6 +130,8 @@ class HttpFront:
         try:
             raw = await self.pools[route.function].invoke(event)
         except InvocationError as exc:
+            if exc.error_type == "TooManyRequestsException":  # API Gateway answers a throttled integration so
+                return _problem(503, "unavailable", "Service Unavailable", str(exc), request_id)
             return _problem(
                 500,
                 "internal",

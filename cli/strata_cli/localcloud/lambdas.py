@@ -90,6 +90,9 @@ class FunctionPool:
         self.cold_starts = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._polled = asyncio.Event()
+        # reserved concurrency 0 (`aws lambda put-function-concurrency ... 0`): every invocation is throttled, the
+        # way an operator takes a function out of service (and how the tests take a layer away)
+        self.throttled = False
         # workers polling for work, the most recently idle last: an invocation goes to the environment that
         # finished last (as Lambda prefers its warmest), so a run of calls stays on few environments and the rest
         # idle, instead of rotating through every environment a burst once started
@@ -101,6 +104,8 @@ class FunctionPool:
 
     async def invoke(self, payload: dict[str, Any] | bytes) -> bytes:
         """Run one invocation and return its response payload; raises InvocationError when the function fails."""
+        if self.throttled:
+            raise InvocationError("TooManyRequestsException", f"Rate Exceeded: {self.name} has no concurrency")
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         invocation = Invocation(data)
         self.invocations += 1

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from strata_runtime.calls import PeerFailure, chat, get_json, invoke_tool
-from strata_runtime.executor import Attempt, TaskFailure
+from strata_runtime.executor import Attempt, TaskFailure, failure_of
 from strata_runtime.runs import Usage
 from strata_runtime.settings import runtime_settings
 
@@ -177,8 +177,10 @@ async def _one_call(attempt: Attempt, n: int, call: dict[str, Any], tools: dict[
             attempt, call["name"], call["arguments"], call["step"], base["call_id"], float(tool["limits"]["timeout_s"])
         )
     except PeerFailure as exc:
-        if exc.retryable:  # the platform, not the call, failed: the attempt is retried
-            raise TaskFailure(exc.kind, exc.message, True) from exc
+        if exc.retryable or exc.kind in ("awaiting_approval", "suspended"):
+            # the platform, not the call, failed (the attempt is retried), or the call waits for a human or for a
+            # suspension to be lifted (the task waits with it)
+            raise failure_of(exc) from exc
         return {**base, "status": "failed", "error": {"kind": exc.kind, "message": exc.message}}
     return {
         **base,

@@ -35,15 +35,22 @@ async def invoke_tool(
     attempt: Attempt, tool: str, arguments: dict[str, Any], step: int, call_id: str, timeout_s: float = 120.0
 ) -> dict[str, Any]:
     """Call a tool once under (run, task, step, call id): the ledger's record of the call (`status` succeeded or
-    failed). A call of the same key already running (a resumed step) is waited for, never made again."""
+    failed; a call supervision denied is failed, kind `denied`). A call of the same key already running (a resumed
+    step) is waited for, never made again. The call is made as the task's agent, or for a tool task on behalf of
+    the goal's submitter. A call needing a human's approval is PeerFailure `awaiting_approval` (its message the
+    approval id); one refused by the kill switch is PeerFailure `suspended`."""
     key = {"run_id": str(attempt.run_id), "task_id": attempt.task_id, "step": step, "call_id": call_id}
-    body = {**key, "input": arguments}
+    body: dict[str, Any] = {**key, "input": arguments, "on_behalf_of": attempt.submitted_by or None}
+    if attempt.definition.get("agent_id"):
+        body["agent_id"] = str(attempt.definition["agent_id"])
     waited_since = time.monotonic()
     while True:
         response = await _call(attempt, "POST", f"/v1/tools/{tool}/invoke", body, timeout_s + TOOL_CALL_GRACE_S)
         if response.status_code == 200:
             answer: dict[str, Any] = response.json()
             return answer
+        if response.status_code == 202:
+            raise PeerFailure("awaiting_approval", str(response.json()["approval_id"]), False, 202)
         if response.status_code == 409 and "retry-after" in response.headers:
             if time.monotonic() - waited_since > RUNNING_WAIT_S:
                 raise PeerFailure("tool_call_stuck", f"the call {call_id} of {tool} is still running", True, 409)
@@ -107,7 +114,14 @@ def _failure(what: str, response: PeerResponse) -> PeerFailure:
     except ValueError:
         detail = response.text[:300]
     status = response.status_code
-    kinds = {402: "budget_exceeded", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid_input"}
+    kinds = {
+        402: "budget_exceeded",
+        403: "forbidden",
+        404: "not_found",
+        409: "conflict",
+        422: "invalid_input",
+        423: "suspended",
+    }
     kind = kinds.get(status, "rejected" if status < 500 else "unavailable")
     retryable = status >= 500 or status == 429
     return PeerFailure(kind, f"{what} answered {status}: {detail}"[:2000], retryable, status)

@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
 from strata import peers
-from strata.events.supervision import PlanApproved
+from strata.events.supervision import ApprovalDecided, PlanApproved, SuspensionChanged
 from strata.plans import PlanBody, signing_key, verify
 from strata_runtime import runs
 
@@ -42,6 +42,7 @@ async def on_plan_approved(event: PlanApproved) -> None:
         body=body,
         constraints=constraints,
         signature_ok=signature_ok,
+        submitted_by=str(goal.get("submitted_by") or ""),
     )
 
 
@@ -62,6 +63,23 @@ async def _read(event: PlanApproved, path: str) -> dict[str, Any]:
         raise RuntimeError(f"GET {path} answered {response.status_code}")  # retried, then dead-lettered
     found: dict[str, Any] = response.json()
     return found
+
+
+async def on_approval_decided(event: ApprovalDecided) -> None:
+    """A tool call's approval was decided: the tasks waiting for it go on (the call's answer follows the outcome:
+    made if approved, refused with the approvers' reason if not). Plans' approvals are supervision's own."""
+    if event.subject_type != "tool_call":
+        return
+    resumed = await runs.resume_approved(event.tenant_id, event.approval_id, event.correlation_id, str(event.event_id))
+    logger.info("approval decided", extra={"approval_id": str(event.approval_id), "resumed_tasks": resumed})
+
+
+async def on_suspension_changed(event: SuspensionChanged) -> None:
+    """The kill switch: pause what a suspension covers, resume it when it is lifted."""
+    changed = await runs.follow_suspension(
+        event.tenant_id, event.agent_id, event.suspended, event.reason or "suspended", event.correlation_id
+    )
+    logger.info("suspension followed", extra={"suspended": event.suspended, "runs": changed})
 
 
 async def reap_runs() -> dict[str, int]:

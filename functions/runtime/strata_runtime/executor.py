@@ -39,6 +39,24 @@ class HandOn(Exception):
     """The invocation's deadline is near: the task continues in a new invocation from its last checkpoint."""
 
 
+class AwaitingApproval(Exception):
+    """A tool call of the task needs a human's approval: the task waits (its lease given up) until the approval's
+    outcome (ApprovalDecided) sends it on from its last checkpoint."""
+
+    def __init__(self, approval_id: str) -> None:
+        super().__init__(approval_id)
+        self.approval_id = approval_id
+
+
+class Suspended(Exception):
+    """Supervision refused a call because the tenant or the agent is suspended (the kill switch): the run pauses
+    and the task stops here, to go on when the suspension is lifted."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class TaskFailure(Exception):
     """The attempt failed; `retryable` says whether another attempt may succeed."""
 
@@ -68,6 +86,7 @@ class Attempt:
     next_step: int
     allowed_tools: list[str] | None
     first_started: float
+    submitted_by: str = ""  # the principal the run works for: a tool task's calls are made on its behalf
     usage: Usage = field(default_factory=Usage)
     lost: bool = False
     # a last step recorded together with the task's completion (a tool task's one call), saving a transaction
@@ -100,6 +119,7 @@ class Attempt:
             next_step=row["next_step"],
             allowed_tools=row["allowed_tools"],
             first_started=row["first_started_at"].timestamp(),
+            submitted_by=row["submitted_by"] or "",
         )
 
     def last_step(self) -> runs.StepRecord | None:
@@ -214,7 +234,8 @@ async def _claim(event: TaskReady | TaskContinued, owner: str) -> Attempt | None
                WHERE t.run_id = $1 AND t.task_id = $2 AND t.attempt = $3 AND r.run_id = t.run_id
                  AND r.status = 'running'
                  AND (t.status = 'ready' OR (t.status = 'running' AND t.lease_until < now()))
-               RETURNING t.definition, t.input, t.next_step, t.not_before, t.first_started_at, r.allowed_tools""",
+               RETURNING t.definition, t.input, t.next_step, t.not_before, t.first_started_at, r.allowed_tools,
+                         r.submitted_by""",
             event.run_id,
             event.task_id,
             event.attempt,
@@ -294,6 +315,13 @@ async def _work(attempt: Attempt) -> Attempt | None:
     except HandOn:
         await _hand_on(attempt)
         return None
+    except AwaitingApproval as waiting:
+        await _await_approval(attempt, waiting.approval_id)
+        return None
+    except Suspended as stopped:
+        await _pause_suspended(attempt, stopped.reason)
+        await _release(attempt)
+        return None
     except TaskFailure as failure:
         if attempt.final_step is not None:  # the call happened: its record stays with the attempt
             with contextlib.suppress(LeaseLost):
@@ -342,12 +370,21 @@ async def _tool_task(attempt: Attempt) -> dict[str, Any]:
     try:
         call = await invoke_tool(attempt, tool, attempt.input, attempt.next_step, f"a{attempt.attempt}")
     except PeerFailure as exc:
-        raise TaskFailure(exc.kind, exc.message, exc.retryable) from exc
+        raise failure_of(exc) from exc
     usage = Usage()
     usage.tool_ms = (time.perf_counter() - started) * 1000
     detail = _tool_detail(tool, call)
     attempt.final_step = ("tool", detail, usage)  # recorded with the completion, or with the failure
     return _tool_output(detail)
+
+
+def failure_of(exc: PeerFailure) -> Exception:
+    """What a failed peer call means for the task: a wait for a human, a stop for the kill switch, or a failure."""
+    if exc.kind == "awaiting_approval":
+        return AwaitingApproval(exc.message)
+    if exc.kind == "suspended":
+        return Suspended(exc.message)
+    return TaskFailure(exc.kind, exc.message, exc.retryable)
 
 
 def _tool_detail(tool: str, call: dict[str, Any]) -> dict[str, Any]:
@@ -417,6 +454,34 @@ async def _hand_on(attempt: Attempt) -> None:
             return
         run = runs.run_of(uow, attempt.tenant_id, attempt.run_id, attempt.correlation_id, attempt.causation_id)
         await uow.emit(run.event(TaskContinued, task_id=attempt.task_id, attempt=attempt.attempt, next_step=handed))
+
+
+async def _await_approval(attempt: Attempt, approval_id: str) -> None:
+    """Park the task until the approval's outcome: its lease is given up and nothing sends it on but
+    ApprovalDecided (or a resume after it)."""
+    await db.fetch(
+        """UPDATE task_executions SET status = 'awaiting_approval', approval_id = $5, lease_owner = NULL,
+                  lease_until = NULL
+           WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND lease_owner = $4 AND status = 'running'
+           RETURNING true""",
+        attempt.run_id,
+        attempt.task_id,
+        attempt.attempt,
+        attempt.owner,
+        UUID(approval_id),
+        tenant_id=attempt.tenant_id,
+    )
+    logger.info("task awaits approval", extra={"task_id": attempt.task_id, "approval_id": approval_id})
+
+
+async def _pause_suspended(attempt: Attempt, reason: str) -> None:
+    """Pause the run for the kill switch (if SuspensionChanged has not paused it already)."""
+    from strata.errors import ConflictError
+
+    with contextlib.suppress(ConflictError):
+        await runs.control(
+            attempt.tenant_id, attempt.run_id, "pause", runs.SUSPENDED_BY, reason[:2000], attempt.correlation_id
+        )
 
 
 async def _release(attempt: Attempt) -> None:

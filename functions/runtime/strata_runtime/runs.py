@@ -44,15 +44,16 @@ E = TypeVar("E", bound=Event)
 RUN_COLUMNS = (
     "run_id, plan_id, goal_id, plan_version, status, max_parallelism, deadline, allowed_tools, task_count,"
     " tasks_done, error, requested_by, input_tokens, output_tokens, cost_micro_usd, started_at, finished_at,"
-    " created_at, updated_at"
+    " created_at, updated_at, submitted_by"
 )
 RUN_COLUMN_NAMES = tuple(c.strip() for c in RUN_COLUMNS.split(","))
 TASK_COLUMNS = (
     "task_id, definition, depends_on, waiting_on, status, attempt, next_step, input, output, error, not_before,"
     " dispatched_at, lease_until, invocations, input_tokens, output_tokens, cost_micro_usd, model_ms, tool_ms,"
-    " first_started_at, started_at, finished_at"
+    " first_started_at, started_at, finished_at, approval_id"
 )
 TERMINAL_RUN = ("completed", "failed", "cancelled")
+SUSPENDED_BY = "supervision: suspended"  # who paused a run for the kill switch (lifting it resumes such runs)
 UNSIGNED = "the plan's signature does not verify: it changed after planning signed it"
 
 
@@ -69,14 +70,15 @@ async def start(
     body: PlanBody,
     constraints: dict[str, Any],
     signature_ok: bool,
+    submitted_by: str = "",
 ) -> UUID | None:
     """Create the run of an approved plan and ready its root tasks; None when the plan already has its run."""
     deadline = constraints.get("deadline")
     async with unit_of_work(tenant_id) as uow:
         created = await uow.conn.fetchval(
             """INSERT INTO runs (run_id, tenant_id, plan_id, goal_id, plan_version, signature, status, max_parallelism,
-                                 deadline, allowed_tools, task_count, error, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+                                 deadline, allowed_tools, task_count, error, submitted_by, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
                ON CONFLICT (tenant_id, plan_id) DO NOTHING RETURNING true""",
             run_id,
             tenant_id,
@@ -90,6 +92,7 @@ async def start(
             constraints.get("allowed_tools"),
             len(body.tasks),
             None if signature_ok else UNSIGNED,
+            submitted_by[:200],
         )
         if not created:
             return None
@@ -289,7 +292,7 @@ class _Run:
         )
         for row in sorted(rows, key=lambda r: r["task_id"]):
             if row["status"] == "running":
-                self.taken = {**dict(row), "allowed_tools": run["allowed_tools"]}
+                self.taken = {**dict(row), "allowed_tools": run["allowed_tools"], "submitted_by": run["submitted_by"]}
             else:
                 await self.uow.emit(self.event(TaskReady, task_id=row["task_id"], attempt=row["attempt"]))
         return len(rows)
@@ -533,6 +536,62 @@ async def control(tenant_id: UUID, run_id: UUID, action: str, by: str, reason: s
         if action == "resume":
             await redispatch_ready(run, older_than_s=0)
             await run.dispatch()
+
+
+async def resume_approved(tenant_id: UUID, approval_id: UUID, correlation_id: str, causation_id: str) -> int:
+    """The tasks waiting for the approval go on from their last checkpoint (asking for the call again, whose
+    answer now follows the approval's outcome); a paused run's wait as ready for its resume. How many."""
+    rows = await db.fetch(
+        "SELECT run_id FROM task_executions WHERE approval_id = $1 AND status = 'awaiting_approval'",
+        approval_id,
+        tenant_id=tenant_id,
+    )
+    resumed = 0
+    for run_id in {r["run_id"] for r in rows}:
+        async with unit_of_work(tenant_id) as uow:
+            run = run_of(uow, tenant_id, run_id, correlation_id, causation_id)
+            status = (await run.lock())["status"]
+            ready = await uow.conn.fetch(
+                """UPDATE task_executions SET status = 'ready', approval_id = NULL, dispatched_at = now()
+                   WHERE run_id = $1 AND approval_id = $2 AND status = 'awaiting_approval'
+                   RETURNING task_id, attempt, next_step""",
+                run_id,
+                approval_id,
+            )
+            if status == "running":
+                for row in ready:
+                    await uow.emit(_resume_event(run, row))
+            resumed += len(ready)
+    return resumed
+
+
+async def follow_suspension(
+    tenant_id: UUID, agent_id: UUID | None, suspended: bool, reason: str, correlation_id: str
+) -> int:
+    """The kill switch: pause the running runs a suspension covers (the tenant's, or those with an open task of
+    the agent), whose running tasks then stop at their next step; when it is lifted, resume the runs it paused.
+    How many runs changed."""
+    covered = """AND ($2::text IS NULL OR EXISTS (
+                     SELECT 1 FROM task_executions t WHERE t.run_id = r.run_id AND t.definition->>'agent_id' = $2
+                       AND t.status NOT IN ('completed', 'failed', 'cancelled', 'blocked')))"""
+    rows = await db.fetch(
+        f"SELECT run_id FROM runs r WHERE status = $1 {covered}"  # noqa: S608 - constant text
+        + (" AND requested_by = $3" if not suspended else ""),
+        "running" if suspended else "paused",
+        str(agent_id) if agent_id else None,
+        *([] if suspended else [SUSPENDED_BY]),
+        tenant_id=tenant_id,
+    )
+    changed = 0
+    for row in rows:
+        try:
+            await control(
+                tenant_id, row["run_id"], "pause" if suspended else "resume", SUSPENDED_BY, reason, correlation_id
+            )
+            changed += 1
+        except ConflictError:
+            continue  # it ended meanwhile
+    return changed
 
 
 async def redispatch_ready(run: _Run, older_than_s: float) -> int:

@@ -7,6 +7,7 @@ effects happened is unknown."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -14,8 +15,16 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from strata import db, jsonschemas
-from strata.errors import BadRequestError, ConflictError, ForbiddenError, InvalidInputError
+from strata import db, decisions, jsonschemas
+from strata.decisions import DecisionAnswer, DecisionRequest, EntityRef, Subject
+from strata.errors import (
+    BadRequestError,
+    ConflictError,
+    DependencyUnavailableError,
+    ForbiddenError,
+    InvalidInputError,
+    SuspendedError,
+)
 from strata.events.outbox import UnitOfWork, unit_of_work
 from strata.events.tools import ToolCalled
 from strata.pagination import decode_values, encode_values
@@ -25,8 +34,9 @@ from strata_tool_execution.definitions import ToolContext, ToolFailure
 LEASE_GRACE_S = 30.0  # beyond the tool's timeout, before a running call counts as interrupted
 COLUMNS = (
     "run_id, task_id, step, call_id, tool_name, tool_version, input, status, output, error, started_at, finished_at,"
-    " run_ms"
+    " run_ms, decision_id"
 )
+ARGUMENTS_SHOWN = 10_000  # characters of a call's input (canonical JSON) policies see as context.arguments
 
 
 @dataclass(frozen=True)
@@ -54,42 +64,109 @@ def _view(row: dict[str, Any], replayed: bool) -> dict[str, Any]:
     return {**view, "duration_ms": round(duration, 2) if duration is not None else None, "replayed": replayed}
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who makes the call, as supervision judges it: an agent or a principal, and whom the work is for."""
+
+    principal: EntityRef
+    on_behalf_of: str
+
+
 async def invoke(
-    tenant_id: UUID, correlation_id: str, name: str, arguments: dict[str, Any], key: CallKey
+    tenant_id: UUID, correlation_id: str, name: str, arguments: dict[str, Any], key: CallKey, actor: Actor
 ) -> dict[str, Any]:
-    """Run the call once; the recorded call (`replayed` when it had already been made, whatever the tool's
-    settings are now: a call that happened is answered as it happened)."""
-    async with unit_of_work(tenant_id, publish_soon=True) as uow:  # the record, the settings and the claim
-        recorded = await _recorded_on(uow.conn, key)
-        if recorded is None:
-            tool = await registry.tool_on(uow.conn, name)
-            if not tool.enabled:
-                raise ForbiddenError(f"the tool {name!r} is disabled for this tenant")
-            error = jsonschemas.first_error(tool.definition.input_schema, arguments)
-            if error is not None:
-                raise InvalidInputError(f"the input does not match the {name} tool's input schema {error}")
-            if tool.requires_approval:
-                raise ForbiddenError(f"calls of {name!r} need a human's approval, which supervision (L08) grants")
-            if tool.definition.instant:
-                # pure, in-process and quick: it runs inside this transaction and is recorded with its result (one
-                # transaction, not a claim and a finish); two callers racing on one key both may run it, harmlessly,
-                # and the first to record answers both
-                ran = await _run(tool, tenant_id, arguments)
-                row = await _record_on(
-                    uow, tenant_id, correlation_id, key, name, tool.definition.version, arguments, ran
-                )
-                if row is not None:
-                    return _view(row, replayed=False)
-                recorded = await _recorded_on(uow.conn, key)
-            else:
-                recorded = await _claim_on(
-                    uow.conn, tenant_id, tool.definition.version, name, arguments, key, tool.timeout_s
-                )
+    """Run the call once, if supervision allows it; the recorded call (`replayed` when it had already been made,
+    whatever the tool's settings and the policies are now: a call that happened is answered as it happened). A
+    denied call is recorded as failed (`denied`, with the reasons); a call needing a human's approval is not made
+    and answers `awaiting_approval` (asking again with the same key after the approval's outcome goes on)."""
+    async with db.transaction(tenant_id) as conn:  # the record, or the tool as the tenant has it
+        recorded = await _recorded_on(conn, key)
+        tool = await registry.tool_on(conn, name) if recorded is None else None
+    if recorded is not None:
+        return await _replay(tenant_id, correlation_id, recorded, name, arguments, key)
+    assert tool is not None
+    if not tool.enabled:
+        raise ForbiddenError(f"the tool {name!r} is disabled for this tenant")
+    error = jsonschemas.first_error(tool.definition.input_schema, arguments)
+    if error is not None:
+        raise InvalidInputError(f"the input does not match the {name} tool's input schema {error}")
+    answer = await _decision(tenant_id, correlation_id, tool, arguments, key, actor)
+    if answer.outcome == "approval_required":
+        return {
+            "status": "awaiting_approval",
+            "approval_id": answer.approval_id,
+            "deadline": answer.deadline,
+            "reasons": answer.reasons,
+            "decision_id": answer.decision_id,
+        }
+    if answer.suspended:  # the kill switch: refused, not recorded (the call may be made once it is lifted)
+        raise SuspendedError("; ".join(answer.reasons))
+    version = tool.definition.version
+    async with unit_of_work(tenant_id, publish_soon=True) as uow:  # the claim, or the record of a quick call
+        if answer.outcome == "deny":
+            denied = Ran(None, ToolFailure("denied", "; ".join(answer.reasons)[:2000]), None)
+            row = await _record_on(uow, tenant_id, correlation_id, key, name, version, arguments, denied, answer)
+            if row is not None:
+                return _view(row, replayed=False)
+            recorded = await _recorded_on(uow.conn, key)
+        elif tool.definition.instant:
+            # pure, in-process and quick: it runs inside this transaction and is recorded with its result (one
+            # transaction, not a claim and a finish); two callers racing on one key both may run it, harmlessly,
+            # and the first to record answers both
+            ran = await _run(tool, tenant_id, arguments)
+            row = await _record_on(uow, tenant_id, correlation_id, key, name, version, arguments, ran, answer)
+            if row is not None:
+                return _view(row, replayed=False)
+            recorded = await _recorded_on(uow.conn, key)
+        else:
+            recorded = await _claim_on(uow.conn, tenant_id, version, name, arguments, key, tool.timeout_s, answer)
     if recorded is not None:
         return await _replay(tenant_id, correlation_id, recorded, name, arguments, key)
     ran = await _run(tool, tenant_id, arguments)
-    row = await _finish(tenant_id, correlation_id, key, name, tool.definition.version, ran)
+    row = await _finish(tenant_id, correlation_id, key, name, version, ran)
     return _view(row, replayed=False)
+
+
+async def _decision(
+    tenant_id: UUID,
+    correlation_id: str,
+    tool: registry.EffectiveTool,
+    arguments: dict[str, Any],
+    key: CallKey,
+    actor: Actor,
+) -> DecisionAnswer:
+    """Supervision's answer on the call (fail closed: no answer is a refusal, 503, and the tool does not run)."""
+    text = key.text()
+    subject = text if len(text) <= 200 else f"{key.run_id}/{hashlib.sha256(text.encode()).hexdigest()}"
+    shown = json.dumps(arguments, ensure_ascii=False, sort_keys=True, default=str)
+    request = DecisionRequest(
+        action="tool.invoke",
+        principal=actor.principal,
+        resource=EntityRef(type="Tool", id=tool.definition.name),
+        resource_attributes={
+            "source": tool.source,
+            "side_effects": tool.definition.side_effects,
+            "requires_approval": tool.requires_approval,
+        },
+        context={"run_id": str(key.run_id), "task_id": key.task_id, "arguments": shown[:ARGUMENTS_SHOWN]},
+        subject=Subject(type="tool_call", id=subject),
+        what=f"call {tool.definition.name} with {shown[:500]}",
+        details={
+            "run_id": str(key.run_id),
+            "task_id": key.task_id,
+            "step": key.step,
+            "call_id": key.call_id,
+            "tool": tool.definition.name,
+        },
+        on_behalf_of=actor.on_behalf_of,
+    )
+    try:
+        return await decisions.ask(tenant_id, correlation_id, request)
+    except decisions.SupervisionUnavailable as exc:
+        raise DependencyUnavailableError(
+            f"the call is refused: supervision (L08) did not answer, and no call is made without its decision ({exc})",
+            headers={"Retry-After": "2"},
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -143,12 +220,14 @@ async def _record_on(
     version: int,
     arguments: dict[str, Any],
     ran: Ran,
+    answer: DecisionAnswer,
 ) -> dict[str, Any] | None:
-    """Record an instant call with its result (None if another caller recorded the key meanwhile)."""
+    """Record a call with its result, made (an instant call) or refused (None if another caller recorded the key
+    meanwhile)."""
     row = await uow.conn.fetchrow(
         f"""INSERT INTO tool_calls (tenant_id, run_id, task_id, step, call_id, tool_name, tool_version, input,
-                                    status, output, error, finished_at, run_ms, lease_until)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, clock_timestamp(), $12, now())
+                                    status, output, error, finished_at, run_ms, lease_until, decision_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, clock_timestamp(), $12, now(), $13)
             ON CONFLICT DO NOTHING RETURNING {COLUMNS}""",  # noqa: S608 - constant columns
         tenant_id,
         key.run_id,
@@ -162,6 +241,7 @@ async def _record_on(
         ran.output,
         ran.error,
         ran.run_ms,
+        answer.decision_id,
     )
     if row is None:
         return None
@@ -183,13 +263,20 @@ async def _recorded_on(conn: Any, key: CallKey) -> dict[str, Any] | None:
 
 
 async def _claim_on(
-    conn: Any, tenant_id: UUID, version: int, name: str, arguments: dict[str, Any], key: CallKey, timeout_s: float
+    conn: Any,
+    tenant_id: UUID,
+    version: int,
+    name: str,
+    arguments: dict[str, Any],
+    key: CallKey,
+    timeout_s: float,
+    answer: DecisionAnswer,
 ) -> dict[str, Any] | None:
     """Claim the key (None) or return the call recorded under it meanwhile."""
     inserted = await conn.fetchval(
         """INSERT INTO tool_calls (tenant_id, run_id, task_id, step, call_id, tool_name, tool_version, input,
-                                   status, lease_until)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', now() + make_interval(secs => $9))
+                                   status, lease_until, decision_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', now() + make_interval(secs => $9), $10)
            ON CONFLICT DO NOTHING RETURNING true""",
         tenant_id,
         key.run_id,
@@ -200,6 +287,7 @@ async def _claim_on(
         version,
         arguments,
         timeout_s + LEASE_GRACE_S,
+        answer.decision_id,
     )
     return None if inserted else await _recorded_on(conn, key)
 

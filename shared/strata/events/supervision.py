@@ -45,10 +45,12 @@ class ApprovalRequested(Event):
     approval_id: UUID
     subject_type: Subject
     subject_id: str = Field(max_length=200)
+    what: Reason = ""
     reason: Reason
     deadline: datetime
     required_approvals: int = Field(ge=1, le=20)
-    approvers: list[str] = Field(min_length=1, max_length=100)
+    approvers: list[str] = Field(min_length=1, max_length=100, description='["*"]: anyone holding approvals:decide')
+    level: int = Field(default=0, ge=0, le=20, description="0: first asked; each escalation asks the next level")
 
 
 class ApprovalDecided(Event):
@@ -61,3 +63,18 @@ class ApprovalDecided(Event):
     outcome: Literal["approved", "rejected", "expired"]
     decided_by: list[str] = Field(max_length=100)
     comment: Reason = ""
+
+
+class SuspensionChanged(Event):
+    """The kill switch: a tenant or one agent suspended (running tasks stop at their next step and nothing new
+    starts) or the suspension lifted."""
+
+    DETAIL_TYPE = "SuspensionChanged"
+    SOURCE = "strata.supervision"
+    AGGREGATE: ClassVar[str] = "suspension_id"
+    suspension_id: UUID
+    scope: Literal["tenant", "agent"]
+    agent_id: UUID | None = None
+    suspended: bool
+    reason: Reason = ""
+    changed_by: str = Field(max_length=200)

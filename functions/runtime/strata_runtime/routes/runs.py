@@ -19,7 +19,9 @@ from strata_runtime import runs
 
 router = APIRouter(tags=["runs"])
 RunStatus = Literal["running", "paused", "completed", "failed", "cancelled"]
-TaskStatus = Literal["pending", "queued", "ready", "running", "completed", "failed", "blocked", "cancelled"]
+TaskStatus = Literal[
+    "pending", "queued", "ready", "running", "awaiting_approval", "completed", "failed", "blocked", "cancelled"
+]
 
 
 class Run(BaseModel):
@@ -31,6 +33,7 @@ class Run(BaseModel):
     task_count: int
     tasks_done: int
     error: str | None
+    requested_by: str = Field(description="Who paused, resumed or cancelled it last")
     created_at: datetime
     updated_at: datetime
 
@@ -64,6 +67,7 @@ class TaskState(BaseModel):
     output: dict[str, Any] | None
     error: dict[str, Any] | None
     not_before: datetime | None = Field(description="A retry's backoff ends then")
+    approval_id: UUID | None = Field(description="The approval the task waits for (status awaiting_approval)")
     lease_until: datetime | None
     input_tokens: int
     output_tokens: int

@@ -7,9 +7,12 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from strata.auth import Principal
+from strata.decisions import EntityRef
+from strata.errors import ForbiddenError
 from strata.etags import expected_version, set_etag
 from strata.events.common import TaskKey
 from strata.pagination import Page, PageRequest, decode_values, encode_values, page_request
@@ -64,6 +67,15 @@ class Invocation(BaseModel):
     step: int = Field(ge=0, le=1_000_000)
     call_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
     input: dict[str, Any]
+    agent_id: UUID | None = Field(
+        default=None, description="The agent making the call (the platform's layers only): the policies' principal"
+    )
+    on_behalf_of: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The principal the work is for (the platform's layers only); a call needing approval cannot be "
+        "approved by them",
+    )
 
 
 class ToolCall(BaseModel):
@@ -84,6 +96,15 @@ class ToolCall(BaseModel):
         "record was open"
     )
     replayed: bool = Field(description="True when the ledger answered with the call already recorded")
+    decision_id: UUID | None = Field(description="Supervision's decision that let the call through (or refused it)")
+
+
+class AwaitingApproval(BaseModel):
+    status: Literal["awaiting_approval"]
+    approval_id: UUID
+    deadline: datetime | None
+    reasons: list[str]
+    decision_id: UUID
 
 
 @router.get("/v1/tools", response_model=Page[Tool], summary="The tools this tenant can call, with its settings.")
@@ -132,16 +153,38 @@ async def change_tool(
     "/v1/tools/{name}/invoke",
     response_model=ToolCall,
     summary="Call a tool once per (run, task, step, call id); a repeated call returns the recorded result.",
+    responses={202: {"model": AwaitingApproval, "description": "The call needs a human's approval first"}},
 )
 async def invoke(
     name: ToolName,
     body: Invocation,
     request: Request,
     principal: Annotated[Principal, Depends(require_scope("tools:invoke"))],
-) -> dict[str, Any]:
-    """Call a tool once per (run, task, step, call id); a repeated call returns the recorded result."""
+) -> Any:
+    """Call a tool once per (run, task, step, call id); a repeated call returns the recorded result. Supervision
+    (L08) decides every new call first: a denied call is recorded as failed with kind `denied` and the reasons; a
+    call needing a human's approval is not made (202 with the approval; ask again after its outcome); without an
+    answer from supervision the call is refused (503)."""
     key = ledger.CallKey(body.run_id, body.task_id, body.step, body.call_id)
-    return await ledger.invoke(principal.tenant_id, request.state.correlation_id, name, body.input, key)
+    answer = await ledger.invoke(
+        principal.tenant_id, request.state.correlation_id, name, body.input, key, _actor(principal, body)
+    )
+    if answer.get("status") == "awaiting_approval":
+        return JSONResponse(AwaitingApproval.model_validate(answer).model_dump(mode="json"), status_code=202)
+    return answer
+
+
+def _actor(principal: Principal, body: Invocation) -> ledger.Actor:
+    """The call's principal for the policies: the caller, or for the platform's own layers the agent or principal
+    they say the call is made for."""
+    if principal.kind != "service":
+        if body.agent_id is not None or body.on_behalf_of is not None:
+            raise ForbiddenError("agent_id and on_behalf_of are for the platform's own layers")
+        return ledger.Actor(EntityRef(type="Principal", id=principal.principal_id), principal.principal_id)
+    on_behalf_of = body.on_behalf_of or ""
+    if body.agent_id is not None:
+        return ledger.Actor(EntityRef(type="Agent", id=str(body.agent_id)), on_behalf_of)
+    return ledger.Actor(EntityRef(type="Principal", id=on_behalf_of or principal.principal_id), on_behalf_of)
 
 
 @router.get(
