@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strata import __version__, spool
+from strata import timing as timings
 from strata.auth import Principal
 from strata.config import get_settings
 from strata.errors import (
@@ -212,6 +213,7 @@ class RequestContextMiddleware:
         if body and is_json and json_depth(body) > self.max_json_depth:
             await refuse(BadRequestError(f"the JSON body nests deeper than {self.max_json_depth} levels"))
             return
+        timings.start()
         limited = charge = None
         if scope["path"] in self.self_limiting_paths:  # the route charges them in its own first Redis round trip
             charge = _deferred_charge(context)
@@ -234,7 +236,7 @@ class RequestContextMiddleware:
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
                 outcome["status"] = message["status"]
-                timing = (b"server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode())
+                timing = (b"server-timing", timings.header((time.perf_counter() - started) * 1000).encode())
                 headers = [*message.get("headers", []), *extra, timing]
                 if charge is not None and charge.decision is not None and charge.decision.allowed:
                     headers += _header_pairs(charge.decision)  # (a refusal carries its own)

@@ -73,6 +73,16 @@ NAMED = {
     ("GET", "/v1/mcp-servers/{server_id}"): None,
     ("POST", "/v1/mcp-servers/{server_id}/refresh"): {},
     ("DELETE", "/v1/mcp-servers/{server_id}"): None,
+    ("GET", "/v1/policies/{policy_id}"): None,
+    ("PATCH", "/v1/policies/{policy_id}"): {"enabled": False},
+    ("DELETE", "/v1/policies/{policy_id}"): None,
+    ("GET", "/v1/policies/{policy_id}/versions"): None,
+    ("POST", "/v1/policies/{policy_id}/rollback"): {"version": 1},
+    ("GET", "/v1/decisions/{decision_id}"): None,
+    ("GET", "/v1/approvals/{approval_id}"): None,
+    ("POST", "/v1/approvals/{approval_id}"): {"decision": "approve"},
+    ("GET", "/v1/suspensions/{suspension_id}"): None,
+    ("DELETE", "/v1/suspensions/{suspension_id}"): None,
 }
 # Reads that are the caller's own (lists, singletons, summaries): B's answer must hold none of A's identifiers.
 OWN_READS = {
@@ -105,6 +115,11 @@ OWN_READS = {
         "/v1/budgets",
         "/v1/plan-templates",
         "/v1/mcp-servers",
+        "/v1/policies/schema",
+        "/v1/decisions",
+        "/v1/approvals",
+        "/v1/audit",
+        "/v1/suspensions",
     )
 }
 # Writes that act on the caller's own tenant only (creates, upserts, settings): after B sends them, A's resources
@@ -133,6 +148,16 @@ OWN_WRITES = {
     ("POST", "/v1/plan-templates/match"): {"text": "a goal"},
     ("POST", "/v1/goals"): {"text": "b's goal", "strategy": "template"},
     ("POST", "/v1/mcp-servers"): {"name": "bmcp", "url": "http://10.9.9.9/mcp"},
+    ("POST", "/v1/policies"): {"name": "b-policy", "cedar": "permit (principal, action, resource);"},
+    ("POST", "/v1/policies/validate"): {"cedar": "permit (principal, action, resource);"},
+    ("POST", "/v1/policies/dry-run"): {"changes": [{"cedar": "forbid (principal, action, resource);"}]},
+    ("POST", "/v1/decisions"): {
+        "action": "tool.invoke",
+        "principal": {"type": "Principal", "id": "key:b"},
+        "resource": {"type": "Tool", "id": "text"},
+    },
+    ("POST", "/v1/audit/verify"): {},
+    ("POST", "/v1/suspensions"): {"scope": "agent", "agent_id": str(uuid.UUID(int=15)), "reason": "b's own"},
     ("POST", "/v1/tools/{name}/invoke"): {
         "run_id": str(uuid.UUID(int=9)),
         "task_id": "b-task",
@@ -184,6 +209,10 @@ DUMMY = {
     "run_id": str(uuid.UUID(int=13)),
     "server_id": str(uuid.UUID(int=14)),
     "task_id": "a",
+    "policy_id": str(uuid.UUID(int=16)),
+    "decision_id": str(uuid.UUID(int=17)),
+    "approval_id": str(uuid.UUID(int=18)),
+    "suspension_id": str(uuid.UUID(int=19)),
 }
 
 
@@ -279,6 +308,34 @@ async def _tenant_a(platform: Platform) -> TenantA:
         await asyncio.sleep(0.1)
     assert planned["status"] == "completed", planned
     dead_letter = await _dead_letter(platform, tag)
+    policy = await _created(
+        await api.post(
+            "/v1/policies",
+            json={"name": f"a-policy-{tag}", "cedar": 'forbid (principal, action == Strata::Action::"model.call", '
+                  'resource == Strata::Model::"a-none");'},
+            headers=headers,
+        )
+    )  # fmt: skip
+    asked = await _created(
+        await api.post(
+            "/v1/decisions",
+            json={
+                "action": "tool.invoke",
+                "principal": {"type": "Principal", "id": f"key:{uuid.uuid4()}"},
+                "resource": {"type": "Tool", "id": "text"},
+                "resource_attributes": {"requires_approval": True},
+                "subject": {"type": "tool_call", "id": f"a-{tag}"},
+            },
+            headers=headers,
+        )
+    )
+    suspension = await _created(
+        await api.post(
+            "/v1/suspensions",
+            json={"scope": "agent", "agent_id": agent["agent_id"], "reason": f"a-{tag}"},
+            headers=headers,
+        )
+    )
     params = {
         "agent_id": agent["agent_id"],
         "key_id": key["key_id"],
@@ -296,6 +353,10 @@ async def _tenant_a(platform: Platform) -> TenantA:
         "run_id": planned["run_id"],
         "task_id": "a",
         "server_id": mcp["server_id"],
+        "policy_id": policy["policy_id"],
+        "decision_id": asked["decision_id"],
+        "approval_id": asked["approval_id"],
+        "suspension_id": suspension["suspension_id"],
     }
     identifiers = {
         platform.tenant_id,
@@ -303,6 +364,7 @@ async def _tenant_a(platform: Platform) -> TenantA:
         f"a-agent-{tag}",
         f"a-model-{tag}",
         f"a-template-{tag}",
+        f"a-policy-{tag}",
         f"a{tag}",
         call_run_id,
         *params.values(),
@@ -349,6 +411,10 @@ async def _snapshot(platform: Platform, a: TenantA) -> dict[str, Any]:
         "plan": f"/v1/plans/{p['plan_id']}",
         "run": f"/v1/runs/{p['run_id']}",
         "mcp_server": f"/v1/mcp-servers/{p['server_id']}",
+        "policy": f"/v1/policies/{p['policy_id']}",
+        "decision": f"/v1/decisions/{p['decision_id']}",
+        "approval": f"/v1/approvals/{p['approval_id']}",
+        "suspension": f"/v1/suspensions/{p['suspension_id']}",
         "retention": "/v1/retention",
         "tenant": "/v1/tenant",
     }
@@ -362,10 +428,24 @@ async def _snapshot(platform: Platform, a: TenantA) -> dict[str, Any]:
     return snapshot
 
 
+async def _roomy_tenant(platform: Platform, name: str) -> dict[str, Any]:
+    """A new tenant on a tier whose burst holds a request per operation in quick succession (rates are not the
+    subject here)."""
+    made = await platform.new_tenant(f"{name}-{uuid.uuid4().hex[:8]}")
+    operator = platform.auth(
+        (await platform.new_tenant(f"matrix-op-{uuid.uuid4().hex[:8]}", ["admin", "platform:admin"]))["api_key"]
+    )
+    retiered = await platform.api.patch(
+        f"/v1/tenants/{made['tenant_id']}", json={"tier": "enterprise"}, headers=operator
+    )
+    assert retiered.status_code == 200, retiered.text
+    return made
+
+
 async def test_no_tenant_reaches_another_tenants_resources(platform: Platform) -> None:
     a = await _tenant_a(platform)
     before = await _snapshot(platform, a)
-    b = platform.auth((await platform.new_tenant(f"matrix-b-{uuid.uuid4().hex[:8]}"))["api_key"])
+    b = platform.auth((await _roomy_tenant(platform, "matrix-b"))["api_key"])
     api = platform.api
 
     # reads first, so that B's own request log does not yet hold the paths of its attempts on A below
@@ -410,7 +490,7 @@ class Credentials:
 
 
 async def _credentials(platform: Platform) -> Credentials:
-    admin = platform.auth((await platform.new_tenant(f"matrix-creds-{uuid.uuid4().hex[:8]}"))["api_key"])
+    admin = platform.auth((await _roomy_tenant(platform, "matrix-creds"))["api_key"])
 
     async def key(*scopes: str) -> dict[str, Any]:
         made = await platform.api.post("/v1/api-keys", json={"name": "m", "scopes": list(scopes)}, headers=admin)

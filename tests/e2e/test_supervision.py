@@ -136,7 +136,8 @@ async def test_the_policy_matrix_allow_deny_deny_over_allow_unknown_principal_an
         problem = assert_problem(refused, 422)
         assert problem["detail"], what
         checked = await platform.api.post("/v1/policies/validate", json={"cedar": cedar}, headers=headers)
-        assert checked.status_code == 200 and checked.json()["valid"] is False, (what, checked.text)
+        assert checked.status_code == 200, checked.text
+        assert checked.json()["valid"] is False, (what, checked.text)
     names = [p["name"] for p in (await platform.api.get("/v1/policies", headers=headers)).json()["items"]]
     assert sorted(names) == ["allow-query", "no-query"]  # nothing malformed was stored
     assert explicit["version"] == 1
@@ -347,19 +348,22 @@ async def test_a_tool_call_needing_approval_pauses_its_task_until_approved_or_fa
     assert run["status"] == "failed", outcome(run)
     error = tasks_by_id(run)["q"]["error"]
     assert error["type"] == "tool_denied"
-    assert "rejected" in error["message"] and "not today" in error["message"]
+    assert "rejected" in error["message"]
+    assert "not today" in error["message"]
 
 
 async def test_with_supervision_unreachable_tool_calls_are_refused(platform: Platform) -> None:
     headers = await tenant(platform)  # a new tenant: no decision of it is cached anywhere
-    body = {"run_id": str(uuid.uuid4()), "task_id": "t", "step": 0, "call_id": "c", "input": {"data": 1, "query": "@"}}
+    run_id = str(uuid.uuid4())
+    body = {"run_id": run_id, "task_id": "t", "step": 0, "call_id": "c", "input": {"data": 1, "query": "@"}}
     pool = platform.cloud.pools["SupervisionFunction"]
     pool.throttled = True
     try:
         refused = await platform.api.post("/v1/tools/json_query/invoke", json=body, headers=headers)
         problem = assert_problem(refused, 503)
-        assert "refused" in problem["detail"] and "supervision" in problem["detail"]
-        calls = await platform.api.get("/v1/tool-calls", params={"run_id": body["run_id"]}, headers=headers)
+        assert "refused" in problem["detail"]
+        assert "supervision" in problem["detail"]
+        calls = await platform.api.get("/v1/tool-calls", params={"run_id": run_id}, headers=headers)
         assert calls.json()["items"] == []  # not made, not recorded
     finally:
         pool.throttled = False

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from strata import db, decisions, jsonschemas
+from strata import db, decisions, jsonschemas, timing
 from strata.decisions import DecisionAnswer, DecisionRequest, EntityRef, Subject
 from strata.errors import (
     BadRequestError,
@@ -160,13 +160,16 @@ async def _decision(
         },
         on_behalf_of=actor.on_behalf_of,
     )
+    started = time.perf_counter()
     try:
-        return await decisions.ask(tenant_id, correlation_id, request)
+        answer = await decisions.ask(tenant_id, correlation_id, request)
     except decisions.SupervisionUnavailable as exc:
         raise DependencyUnavailableError(
             f"the call is refused: supervision (L08) did not answer, and no call is made without its decision ({exc})",
             headers={"Retry-After": "2"},
         ) from exc
+    timing.add("decision", (time.perf_counter() - started) * 1000, "cached" if answer.cached else "asked")
+    return answer
 
 
 @dataclass(frozen=True)
