@@ -59,7 +59,7 @@ async def test_the_operator_lists_and_reads_every_tenant(platform: Platform) -> 
     seen: list[str] = []
     cursor = None
     while True:
-        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        params = {"limit": 20, **({"cursor": cursor} if cursor else {})}
         page = await platform.api.get("/v1/tenants", params=params, headers=operator)
         assert page.status_code == 200, page.text
         seen += [t["tenant_id"] for t in page.json()["items"]]

@@ -95,8 +95,9 @@ async def _agent(tenant_id: UUID, agent_id: str, correlation_id: str) -> dict[st
     return agent
 
 
-async def _principal_entity(tenant_id: UUID, principal: EntityRef, correlation_id: str) -> dict[str, Any] | None:
-    """The principal as a Cedar entity, or None when it is not one the tenant has."""
+async def resolve(tenant_id: UUID, principal: EntityRef, correlation_id: str) -> dict[str, Any] | None:
+    """The principal as a Cedar entity, or None when it is not one the tenant has (an agent is read from L01, so
+    callers resolve it before opening a transaction)."""
     tenant = [uid("Tenant", str(tenant_id))]
     if principal.type == "Agent":
         agent = await _agent(tenant_id, principal.id, correlation_id)
@@ -161,22 +162,17 @@ def _entities(tenant_id: UUID, request: DecisionRequest, principal: dict[str, An
     return [tenant, principal, resource]
 
 
-async def verdict(
-    conn: Any, tenant_id: UUID, correlation_id: str, request: DecisionRequest, actions: tuple[str, ...]
-) -> tuple[CompiledSet, Verdict]:
-    """The verdict under the tenant's current policy set."""
-    compiled = await compiled_set(conn, tenant_id)
-    return compiled, await judge(compiled, tenant_id, correlation_id, request, actions)
-
-
-async def judge(
-    compiled: CompiledSet, tenant_id: UUID, correlation_id: str, request: DecisionRequest, actions: tuple[str, ...]
+def judge(
+    compiled: CompiledSet,
+    tenant_id: UUID,
+    request: DecisionRequest,
+    principal: dict[str, Any] | None,
+    actions: tuple[str, ...],
 ) -> Verdict:
     """Cedar's verdict on the request for each of `actions`, combined (a deny decides; else an approval)."""
     stopped = _suspended(compiled, request)
     if stopped is not None:
         return Verdict("deny", [], [stopped], suspended=True)
-    principal = await _principal_entity(tenant_id, request.principal, correlation_id)
     if principal is None:
         return Verdict("deny", [], [f"unknown principal {request.principal.type}::{request.principal.id}"])
     requests = [_cedar_request(tenant_id, request, a) for a in actions]
@@ -196,12 +192,15 @@ async def decide(
     tenant_id: UUID,
     correlation_id: str,
     request: DecisionRequest,
+    principal: dict[str, Any] | None,
     asked_by: str,
     actions: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """Decide, open an approval if one is needed for a subject, and record it all (in the caller's unit of work)."""
+    """Decide for the `principal` resolved from the request (`resolve`), open an approval if one is needed for a
+    subject, and record it all (in the caller's unit of work)."""
     decision_id = uuid4()
-    compiled, found = await verdict(uow.conn, tenant_id, correlation_id, request, actions or (request.action,))
+    compiled = await compiled_set(uow.conn, tenant_id)
+    found = judge(compiled, tenant_id, request, principal, actions or (request.action,))
     outcome, reasons, statements = found.outcome, list(found.reasons), list(found.statements)
     approval: dict[str, Any] | None = None
     by_approval = False

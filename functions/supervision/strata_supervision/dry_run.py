@@ -81,7 +81,8 @@ async def replay(tenant_id: UUID, changes: list[dict[str, Any]], limit: int, act
         )
         actions = ("run.start", "plan.approve") if row["action"] == "plan.approve" else (row["action"],)
         try:
-            verdict = await decider.judge(compiled, tenant_id, "dry-run", request, actions)
+            principal = await decider.resolve(tenant_id, request.principal, "dry-run")
+            verdict = decider.judge(compiled, tenant_id, request, principal, actions)
         except InvalidInputError:
             skipped += 1
             continue

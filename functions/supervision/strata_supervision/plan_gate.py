@@ -57,6 +57,7 @@ async def on_plan_created(event: PlanCreated) -> None:
     goal = await _read(event, f"/v1/goals/{event.goal_id}")
     plan = await _read(event, f"/v1/plans/{event.plan_id}")
     request = request_for(event, goal, plan)
+    principal = await decider.resolve(event.tenant_id, request.principal, event.correlation_id)
     common = {
         "tenant_id": event.tenant_id,
         "correlation_id": event.correlation_id,
@@ -70,7 +71,13 @@ async def on_plan_created(event: PlanCreated) -> None:
         if not await claim_event(uow.conn, CONSUMER, event):
             return
         answer = await decider.decide(
-            uow, event.tenant_id, event.correlation_id, request, "supervision.plan_gate", ("run.start", "plan.approve")
+            uow,
+            event.tenant_id,
+            event.correlation_id,
+            request,
+            principal,
+            "supervision.plan_gate",
+            ("run.start", "plan.approve"),
         )
         if answer["outcome"] == "allow":
             await uow.emit(PlanApproved(**common, decision_id=answer["decision_id"]))

@@ -52,10 +52,10 @@ async def ask(
 ) -> dict[str, Any]:
     """Decide whether the principal may take the action on the resource: allow, deny, or approval_required (with
     the approval opened for `subject` when one is given). Recorded with the deciding policies and audited."""
+    correlation_id = request.state.correlation_id
+    entity = await decider.resolve(principal.tenant_id, body.principal, correlation_id)
     async with unit_of_work(principal.tenant_id, publish_soon=True) as uow:
-        return await decider.decide(
-            uow, principal.tenant_id, request.state.correlation_id, body, principal.principal_id
-        )
+        return await decider.decide(uow, principal.tenant_id, correlation_id, body, entity, principal.principal_id)
 
 
 @router.get("/v1/decisions", response_model=Page[Decision], summary="List decisions, newest first.")
