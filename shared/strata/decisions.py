@@ -139,12 +139,26 @@ async def ask(tenant_id: UUID, correlation_id: str, request: DecisionRequest) ->
     if response.status_code != 200:
         raise SupervisionUnavailable(f"supervision (L08) answered {response.status_code}: {response.text[:300]}")
     answer = DecisionAnswer.model_validate_json(response.content)
+    if ttl > 0 and answer.cacheable and revision is None:
+        revision = await _adopt_revision(tenant_id, answer.revision)
     if ttl > 0 and answer.cacheable and revision is not None and answer.revision == revision:
         if len(_cache) >= MAX_CACHED:
             _cache.clear()
         _reads[(tenant, revision)] = answer.reads_context
         _cache[(tenant, revision, _cache_key(request, answer.reads_context))] = (time.monotonic() + ttl, answer)
     return answer
+
+
+async def _adopt_revision(tenant_id: UUID, revision: int) -> int | None:
+    """Publish the revision an answer was made under when none is published yet (a tenant whose policies never
+    changed since Redis last started): only if the key is still absent, so a newer revision published meanwhile
+    is never overwritten."""
+    try:
+        if await cache.get_redis().set(revision_key(tenant_id), revision, nx=True):
+            return revision
+    except Exception as exc:
+        logger.warning("the policy revision could not be published", extra={"error": str(exc)})
+    return None
 
 
 async def _revision(tenant_id: UUID) -> int | None:

@@ -463,3 +463,26 @@ async def test_the_audit_chain_verifies_and_a_tampered_entry_is_found(platform: 
     assert broken["first_broken"]["seq"] == 2
     assert "changed" in broken["first_broken"]["problem"]
     assert broken["checked"] == 1
+
+
+async def test_decisions_are_cached_per_policy_revision_and_a_change_is_seen_at_once(platform: Platform) -> None:
+    headers = await tenant(platform)  # no policy of its own: its revision is published by the first decision
+    run_id = str(uuid.uuid4())
+
+    async def call(step: int) -> Any:
+        body = {"run_id": run_id, "task_id": "t", "step": step, "call_id": "c", "input": {"data": 1, "query": "@"}}
+        return await platform.api.post("/v1/tools/json_query/invoke", json=body, headers=headers)
+
+    first, second = await call(0), await call(1)
+    assert "decision;dur=" in first.headers["server-timing"]
+    assert 'desc="cached"' in second.headers["server-timing"], second.headers["server-timing"]
+    assert first.json()["decision_id"] == second.json()["decision_id"]  # the same decision served the second call
+    await _policy(
+        platform, headers,
+        '@reason("queries are off") forbid (principal, action == Strata::Action::"tool.invoke", '
+        'resource == Strata::Tool::"json_query");',
+    )  # fmt: skip
+    third = await call(2)
+    assert 'desc="asked"' in third.headers["server-timing"]
+    assert (third.json()["status"], third.json()["error"]["kind"]) == ("failed", "denied")
+    assert "queries are off" in third.json()["error"]["message"]
