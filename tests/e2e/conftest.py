@@ -142,6 +142,8 @@ async def platform(
             # ~4 s of the runtime's 300 s invocation
             "STRATA_RUNTIME_LEASE_S": "5",
             "STRATA_RUNTIME_REDISPATCH_AFTER_S": "3",
+            # a task parked for an approval asks again after 2 s (and parks again while it is pending)
+            "STRATA_RUNTIME_APPROVAL_RECHECK_S": "2",
             "STRATA_RUNTIME_CONTINUE_MARGIN_S": "296",
         },
     )

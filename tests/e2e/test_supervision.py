@@ -336,6 +336,18 @@ async def test_a_tool_call_needing_approval_pauses_its_task_until_approved_or_fa
     waiting = tasks_by_id(run)["q"]
     assert (waiting["status"], waiting["approval_id"]) == ("awaiting_approval", approval["approval_id"])
     assert run["status"] == "running"
+    # a parked task asks again now and then (here every 2 s): still pending, the same approval, parked again
+    await asyncio.sleep(4.5)
+    asked = await platform.api.get(
+        "/v1/decisions", params={"action": "tool.invoke", "outcome": "approval_required"}, headers=headers
+    )
+    assert sum(d["approval_id"] == approval["approval_id"] for d in asked.json()["items"]) >= 2
+    for _ in range(40):  # (between a recheck's ask and its parking the task is briefly ready or running)
+        run = (await platform.api.get(f"/v1/runs/{goal['run_id']}", headers=headers)).json()
+        if tasks_by_id(run)["q"]["status"] == "awaiting_approval":
+            break
+        await asyncio.sleep(0.05)
+    assert tasks_by_id(run)["q"]["status"] == "awaiting_approval", outcome(run)
     assert (await _vote(platform, approver, approval["approval_id"], "approve")).status_code == 200
     run = await finished_run(platform, headers, goal_id)
     assert run["status"] == "completed", outcome(run)

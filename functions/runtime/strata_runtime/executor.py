@@ -461,7 +461,7 @@ async def _await_approval(attempt: Attempt, approval_id: str) -> None:
     ApprovalDecided (or a resume after it)."""
     await db.fetch(
         """UPDATE task_executions SET status = 'awaiting_approval', approval_id = $5, lease_owner = NULL,
-                  lease_until = NULL
+                  lease_until = NULL, dispatched_at = now()
            WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND lease_owner = $4 AND status = 'running'
            RETURNING true""",
         attempt.run_id,

@@ -621,7 +621,8 @@ def _resume_event(run: _Run, row: asyncpg.Record) -> Event:
 
 async def reap() -> dict[str, int]:
     """Find work nobody is doing and set it going again, for every tenant: a running task whose lease expired
-    (its invocation died) is handed on from its last checkpoint; a ready task whose event was lost is sent again;
+    (its invocation died) is handed on from its last checkpoint; a ready task whose event was lost is sent again,
+    and one waiting long for an approval asks again;
     a run past its deadline is failed. Nothing stays running forever."""
     settings = runtime_settings()
     taken = await db.fetch(
@@ -630,10 +631,12 @@ async def reap() -> dict[str, int]:
                  (t.status = 'running' AND t.lease_until < now())
               OR (t.status = 'ready' AND t.lease_owner IS NULL
                   AND t.dispatched_at < now() - make_interval(secs => $1)
-                  AND (t.not_before IS NULL OR t.not_before <= now())))
+                  AND (t.not_before IS NULL OR t.not_before <= now()))
+              OR (t.status = 'awaiting_approval' AND t.dispatched_at < now() - make_interval(secs => $3)))
            LIMIT $2""",
         settings.runtime_redispatch_after_s,
         settings.runtime_reap_batch,
+        settings.runtime_approval_recheck_s,
     )
     late = await db.fetch(
         "SELECT tenant_id, run_id FROM runs WHERE status IN ('running', 'paused') AND deadline < now() LIMIT $1",
@@ -650,6 +653,15 @@ async def reap() -> dict[str, int]:
                           dispatched_at = NULL
                    WHERE run_id = $1 AND status = 'running' AND lease_until < now()""",
                 row["run_id"],
+            )
+            # a task waiting this long for an approval asks again (its ApprovalDecided may have come before it
+            # parked, or been lost): still pending, it parks again
+            await uow.conn.execute(
+                """UPDATE task_executions SET status = 'ready', approval_id = NULL, dispatched_at = NULL
+                   WHERE run_id = $1 AND status = 'awaiting_approval'
+                     AND dispatched_at < now() - make_interval(secs => $2)""",
+                row["run_id"],
+                settings.runtime_approval_recheck_s,
             )
             resumed += await redispatch_ready(run, settings.runtime_redispatch_after_s)
     for row in late:

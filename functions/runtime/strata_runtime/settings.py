@@ -19,6 +19,9 @@ class RuntimeSettings(Settings):
     runtime_redispatch_after_s: float = Field(
         default=60.0, gt=0, description="The reaper re-sends a ready task's event when nobody took it this long"
     )
+    runtime_approval_recheck_s: float = Field(
+        default=300.0, gt=0, description="A task waiting for an approval this long asks again (a lost outcome event)"
+    )
     runtime_reap_batch: int = Field(default=500, ge=1, le=10_000)
     runtime_max_steps: int = Field(default=10, ge=1, le=200, description="Model turns of an agent without its own")
     runtime_max_tokens: int = Field(default=1024, ge=16, le=65_536, description="Per model turn")
