@@ -95,10 +95,12 @@ def revision_key(tenant_id: UUID) -> str:
 
 
 _cache: dict[tuple[str, int, str], tuple[float, DecisionAnswer]] = {}
+_reads: dict[tuple[str, int], list[str] | None] = {}  # (tenant, revision) -> context attributes its policies read
 
 
 def clear_cache() -> None:
     _cache.clear()
+    _reads.clear()
 
 
 def _cache_key(request: DecisionRequest, reads_context: list[str] | None) -> str:
@@ -111,9 +113,6 @@ def _cache_key(request: DecisionRequest, reads_context: list[str] | None) -> str
         "context": context,
     }
     return json.dumps(shape, sort_keys=True, separators=(",", ":"), default=str)
-
-
-_reads: dict[tuple[str, int], list[str] | None] = {}  # (tenant, revision) -> context attributes its policies read
 
 
 async def ask(tenant_id: UUID, correlation_id: str, request: DecisionRequest) -> DecisionAnswer:
@@ -143,7 +142,7 @@ async def ask(tenant_id: UUID, correlation_id: str, request: DecisionRequest) ->
         revision = await _adopt_revision(tenant_id, answer.revision)
     if ttl > 0 and answer.cacheable and revision is not None and answer.revision == revision:
         if len(_cache) >= MAX_CACHED:
-            _cache.clear()
+            clear_cache()
         _reads[(tenant, revision)] = answer.reads_context
         _cache[(tenant, revision, _cache_key(request, answer.reads_context))] = (time.monotonic() + ttl, answer)
     return answer

@@ -19,6 +19,8 @@ from strata.errors import DependencyUnavailableError
 if TYPE_CHECKING:
     import aiohttp
 
+    from strata.events.envelope import Event
+
 
 @dataclass(frozen=True)
 class PeerResponse:
@@ -112,6 +114,16 @@ async def call(
             return PeerResponse(response.status, {k.lower(): v for k, v in response.headers.items()}, body)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DependencyUnavailableError(f"{method} {path} failed: {type(exc).__name__}: {exc}") from exc
+
+
+async def get_for_event(event: Event, path: str) -> dict[str, Any]:
+    """A peer's resource read by an event's consumer, as the event's tenant; anything but 200 raises, so the
+    event is retried and then dead-lettered."""
+    response = await call("GET", path, tenant_id=event.tenant_id, correlation_id=event.correlation_id)
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {path} answered {response.status_code}")
+    found: dict[str, Any] = response.json()
+    return found
 
 
 def _param(value: Any) -> str:

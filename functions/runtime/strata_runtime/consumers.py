@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID, uuid5
 
 from aws_lambda_powertools import Logger
@@ -20,8 +19,8 @@ RUN_NAMESPACE = UUID("6f1d9a52-52a8-4c55-9a0e-3c1d2b7e8f10")  # run ids derived 
 async def on_plan_approved(event: PlanApproved) -> None:
     """Start the approved plan's run (once: a redelivered event finds the run there). The plan is read from L05
     and run only if its signature verifies; the goal's constraints bound the run."""
-    plan = await _read(event, f"/v1/plans/{event.plan_id}")
-    goal = await _read(event, f"/v1/goals/{event.goal_id}")
+    plan = await peers.get_for_event(event, f"/v1/plans/{event.plan_id}")
+    goal = await peers.get_for_event(event, f"/v1/goals/{event.goal_id}")
     try:
         body = PlanBody.model_validate(plan["body"])
     except ValidationError as exc:  # planning stored it, so this is a contract break: retried, then dead-lettered
@@ -55,14 +54,6 @@ async def _budget(event: PlanApproved, run_id: UUID, limit_micro_usd: int) -> No
     )
     if response.status_code not in (201, 409):  # 409: made by an earlier delivery of this event
         raise RuntimeError(f"the run's budget could not be set: {response.status_code} {response.text[:300]}")
-
-
-async def _read(event: PlanApproved, path: str) -> dict[str, Any]:
-    response = await peers.call("GET", path, tenant_id=event.tenant_id, correlation_id=event.correlation_id)
-    if response.status_code != 200:
-        raise RuntimeError(f"GET {path} answered {response.status_code}")  # retried, then dead-lettered
-    found: dict[str, Any] = response.json()
-    return found
 
 
 async def on_approval_decided(event: ApprovalDecided) -> None:

@@ -20,6 +20,7 @@ from uuid import UUID
 from aws_lambda_powertools import Logger
 
 from strata import background, db, handler, jsonschemas
+from strata.errors import ConflictError
 from strata.events import outbox
 from strata.events.outbox import unit_of_work
 from strata.events.runtime import TaskContinued, TaskReady
@@ -316,7 +317,8 @@ async def _work(attempt: Attempt) -> Attempt | None:
         await _hand_on(attempt)
         return None
     except AwaitingApproval as waiting:
-        await _await_approval(attempt, waiting.approval_id)
+        await _release(attempt, awaiting=UUID(waiting.approval_id))
+        logger.info("task awaits approval", extra={"task_id": attempt.task_id, "approval_id": waiting.approval_id})
         return None
     except Suspended as stopped:
         await _pause_suspended(attempt, stopped.reason)
@@ -456,44 +458,28 @@ async def _hand_on(attempt: Attempt) -> None:
         await uow.emit(run.event(TaskContinued, task_id=attempt.task_id, attempt=attempt.attempt, next_step=handed))
 
 
-async def _await_approval(attempt: Attempt, approval_id: str) -> None:
-    """Park the task until the approval's outcome: its lease is given up and nothing sends it on but
-    ApprovalDecided (or a resume after it)."""
-    await db.fetch(
-        """UPDATE task_executions SET status = 'awaiting_approval', approval_id = $5, lease_owner = NULL,
-                  lease_until = NULL, dispatched_at = now()
-           WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND lease_owner = $4 AND status = 'running'
-           RETURNING true""",
-        attempt.run_id,
-        attempt.task_id,
-        attempt.attempt,
-        attempt.owner,
-        UUID(approval_id),
-        tenant_id=attempt.tenant_id,
-    )
-    logger.info("task awaits approval", extra={"task_id": attempt.task_id, "approval_id": approval_id})
-
-
 async def _pause_suspended(attempt: Attempt, reason: str) -> None:
     """Pause the run for the kill switch (if SuspensionChanged has not paused it already)."""
-    from strata.errors import ConflictError
-
     with contextlib.suppress(ConflictError):
         await runs.control(
             attempt.tenant_id, attempt.run_id, "pause", runs.SUSPENDED_BY, reason[:2000], attempt.correlation_id
         )
 
 
-async def _release(attempt: Attempt) -> None:
-    """Stop working on the task: a paused run's task waits as ready (resume sends it again); a cancelled or
-    taken-over one is left as it is."""
+async def _release(attempt: Attempt, awaiting: UUID | None = None) -> None:
+    """Stop working on the task: a paused run's task waits as ready (resume sends it again); with `awaiting`, it
+    waits for that approval (nothing sends it on but ApprovalDecided, a resume after it, or the reaper's recheck,
+    timed from now); a cancelled or taken-over one is left as it is."""
     await db.fetch(
-        """UPDATE task_executions SET status = 'ready', lease_owner = NULL, lease_until = NULL
+        """UPDATE task_executions SET lease_owner = NULL, lease_until = NULL, approval_id = $5,
+                  status = CASE WHEN $5::uuid IS NULL THEN 'ready' ELSE 'awaiting_approval' END,
+                  dispatched_at = CASE WHEN $5::uuid IS NULL THEN dispatched_at ELSE now() END
            WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND lease_owner = $4 AND status = 'running'
            RETURNING true""",
         attempt.run_id,
         attempt.task_id,
         attempt.attempt,
         attempt.owner,
+        awaiting,
         tenant_id=attempt.tenant_id,
     )

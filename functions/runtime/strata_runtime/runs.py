@@ -571,15 +571,15 @@ async def follow_suspension(
     """The kill switch: pause the running runs a suspension covers (the tenant's, or those with an open task of
     the agent), whose running tasks then stop at their next step; when it is lifted, resume the runs it paused.
     How many runs changed."""
-    covered = """AND ($2::text IS NULL OR EXISTS (
-                     SELECT 1 FROM task_executions t WHERE t.run_id = r.run_id AND t.definition->>'agent_id' = $2
-                       AND t.status NOT IN ('completed', 'failed', 'cancelled', 'blocked')))"""
     rows = await db.fetch(
-        f"SELECT run_id FROM runs r WHERE status = $1 {covered}"  # noqa: S608 - constant text
-        + (" AND requested_by = $3" if not suspended else ""),
+        """SELECT run_id FROM runs r
+           WHERE status = $1 AND ($3::text IS NULL OR requested_by = $3)
+             AND ($2::text IS NULL OR EXISTS (
+                 SELECT 1 FROM task_executions t WHERE t.run_id = r.run_id AND t.definition->>'agent_id' = $2
+                   AND t.status NOT IN ('completed', 'failed', 'cancelled', 'blocked')))""",
         "running" if suspended else "paused",
         str(agent_id) if agent_id else None,
-        *([] if suspended else [SUSPENDED_BY]),
+        None if suspended else SUSPENDED_BY,  # lifting resumes only what the kill switch paused
         tenant_id=tenant_id,
     )
     changed = 0

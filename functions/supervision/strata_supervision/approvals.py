@@ -38,14 +38,18 @@ async def _votes(conn: Any, approval_id: UUID) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def _view(row: Any, votes: list[dict[str, Any]]) -> dict[str, Any]:
+def _view(row: Any, votes: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The approval with its current level's approvers and quorum; with its votes when they were read."""
     approval = dict(row)
-    level = approval["levels"][min(approval["level"], len(approval["levels"]) - 1)]
+    level = approval["levels"][approval["level"]]
+    approvals = None
+    if votes is not None:
+        approvals = sum(1 for v in votes if v["level"] == approval["level"] and v["vote"] == "approve")
     return {
         **approval,
         "approvers": level["approvers"],
         "quorum": level["quorum"],
-        "approvals": sum(1 for v in votes if v["level"] == approval["level"] and v["vote"] == "approve"),
+        "approvals": approvals,
         "votes": votes,
     }
 
@@ -63,7 +67,7 @@ async def list_page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     where = Where(tenant_id).add_if(status, "status = {}").add_if(subject_type, "subject_type = {}")
     items, cursor = await fetch_page("approvals", COLUMNS, "approval_id", where, page)
-    return [_view(i, []) | {"votes": None, "approvals": None} for i in items], cursor
+    return [_view(i, None) for i in items], cursor
 
 
 async def vote(

@@ -59,7 +59,7 @@ async def replay(tenant_id: UUID, changes: list[dict[str, Any]], limit: int, act
     compiled = await _candidate_set(tenant_id, changes)
     rows = await db.fetch(
         "SELECT decision_id, action, principal_type, principal_id, resource_type, resource_id, context, outcome, "
-        "reasons, approval_id, created_at FROM decisions WHERE ($1::text IS NULL OR action = $1) "
+        "policies, approval_id, created_at FROM decisions WHERE ($1::text IS NULL OR action = $1) "
         "ORDER BY created_at DESC, decision_id DESC LIMIT $2",
         action,
         limit,
@@ -69,8 +69,8 @@ async def replay(tenant_id: UUID, changes: list[dict[str, Any]], limit: int, act
     transitions: Counter[str] = Counter()
     replayed = skipped = 0
     for row in rows:
-        if row["reasons"] and any(r.startswith(("the tenant is suspended", "the agent ")) for r in row["reasons"]):
-            skipped += 1  # decided by the kill switch, not by policies
+        if not row["policies"]:
+            skipped += 1  # decided before any policy was read: by the kill switch, or an unknown principal
             continue
         request = DecisionRequest(
             action=row["action"],

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import cedarpy
 
 from strata.errors import InvalidInputError
-from strata_supervision.schema import CEDAR_SCHEMA, PLATFORM_POLICIES, cedar_schema
+from strata_supervision.schema import PLATFORM_POLICIES, cedar_schema
 
 DEFAULT_TIMEOUT_S = 3600
 MAX_STATEMENTS = 100  # per policy
@@ -203,14 +204,9 @@ def _duration(text: str) -> int:
     return seconds
 
 
-_PLATFORM: list[dict[str, Any]] | None = None
-
-
+@cache
 def platform_statements() -> list[dict[str, Any]]:
-    global _PLATFORM
-    if _PLATFORM is None:
-        _PLATFORM = parse_statements(PLATFORM_POLICIES)
-    return _PLATFORM
+    return parse_statements(PLATFORM_POLICIES)
 
 
 def compile_set(revision: int, policies: list[dict[str, Any]]) -> CompiledSet:
@@ -260,7 +256,3 @@ def evaluate(compiled: CompiledSet, requests: list[dict[str, Any]], entities: An
         else:
             verdicts.append(Verdict("allow", deciding, [s.reason() for s in deciding] + errors))
     return verdicts
-
-
-def schema_text() -> str:
-    return CEDAR_SCHEMA

@@ -19,14 +19,6 @@ from strata_supervision import decider
 CONSUMER = "supervision.plan_gate"
 
 
-async def _read(event: PlanCreated, path: str) -> dict[str, Any]:
-    response = await peers.call("GET", path, tenant_id=event.tenant_id, correlation_id=event.correlation_id)
-    if response.status_code != 200:
-        raise RuntimeError(f"GET {path} answered {response.status_code}")  # retried, then dead-lettered
-    found: dict[str, Any] = response.json()
-    return found
-
-
 def request_for(event: PlanCreated, goal: dict[str, Any], plan: dict[str, Any]) -> DecisionRequest:
     constraints = goal.get("constraints") or {}
     tasks = plan["body"]["tasks"]
@@ -54,8 +46,8 @@ def request_for(event: PlanCreated, goal: dict[str, Any], plan: dict[str, Any]) 
 
 
 async def on_plan_created(event: PlanCreated) -> None:
-    goal = await _read(event, f"/v1/goals/{event.goal_id}")
-    plan = await _read(event, f"/v1/plans/{event.plan_id}")
+    goal = await peers.get_for_event(event, f"/v1/goals/{event.goal_id}")
+    plan = await peers.get_for_event(event, f"/v1/plans/{event.plan_id}")
     request = request_for(event, goal, plan)
     principal = await decider.resolve(event.tenant_id, request.principal, event.correlation_id)
     common = {

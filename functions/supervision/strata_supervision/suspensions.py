@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 from strata import db
 from strata.errors import ConflictError, NotFoundError
-from strata.events.outbox import unit_of_work
+from strata.events.outbox import UnitOfWork, unit_of_work
 from strata.events.supervision import SuspensionChanged
 from strata.pagination import PageRequest, Where, fetch_page
 from strata_supervision import audit
@@ -34,21 +34,7 @@ async def suspend(
         if row is None:
             what = "the tenant is" if scope == "tenant" else f"the agent {agent_id} is"
             raise ConflictError(f"{what} suspended already; lift that suspension first")
-        revision = await bump_revision(uow.conn)
-        await uow.emit(_event(tenant_id, correlation_id, row, True, by))
-        await audit.append(
-            uow.conn,
-            tenant_id,
-            "suspension.created",
-            by,
-            {
-                "suspension_id": str(row["suspension_id"]),
-                "scope": scope,
-                "agent_id": str(agent_id) if agent_id else None,
-                "reason": reason,
-                "revision": revision,
-            },
-        )
+        revision = await _announce(uow, tenant_id, correlation_id, row, by)
     await publish_revision(tenant_id, revision)
     return dict(row)
 
@@ -66,30 +52,37 @@ async def lift(tenant_id: UUID, suspension_id: UUID, by: str, correlation_id: st
             if exists:
                 raise ConflictError("the suspension was lifted already")
             raise NotFoundError(f"no suspension {suspension_id}")
-        revision = await bump_revision(uow.conn)
-        await uow.emit(_event(tenant_id, correlation_id, row, False, by))
-        await audit.append(
-            uow.conn,
-            tenant_id,
-            "suspension.lifted",
-            by,
-            {"suspension_id": str(suspension_id), "revision": revision},
-        )
+        revision = await _announce(uow, tenant_id, correlation_id, row, by)
     await publish_revision(tenant_id, revision)
     return dict(row)
 
 
-def _event(tenant_id: UUID, correlation_id: str, row: Any, suspended: bool, by: str) -> SuspensionChanged:
-    return SuspensionChanged(
-        tenant_id=tenant_id,
-        correlation_id=correlation_id,
-        suspension_id=row["suspension_id"],
-        scope=row["scope"],
-        agent_id=row["agent_id"],
-        suspended=suspended,
-        reason=row["reason"],
-        changed_by=by[:200],
+async def _announce(uow: UnitOfWork, tenant_id: UUID, correlation_id: str, row: Any, by: str) -> int:
+    """A suspension made or lifted (in `row`): the policy revision moves on (decisions change at once), the
+    runtime is told (SuspensionChanged), and the change is audited; the new revision."""
+    suspended = row["lifted_at"] is None
+    revision = await bump_revision(uow.conn)
+    await uow.emit(
+        SuspensionChanged(
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
+            suspension_id=row["suspension_id"],
+            scope=row["scope"],
+            agent_id=row["agent_id"],
+            suspended=suspended,
+            reason=row["reason"],
+            changed_by=by[:200],
+        )
     )
+    details = {
+        "suspension_id": str(row["suspension_id"]),
+        "scope": row["scope"],
+        "agent_id": str(row["agent_id"]) if row["agent_id"] else None,
+        "reason": row["reason"],
+        "revision": revision,
+    }
+    await audit.append(uow.conn, tenant_id, "suspension.created" if suspended else "suspension.lifted", by, details)
+    return revision
 
 
 async def get(tenant_id: UUID, suspension_id: UUID) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from strata.auth import Principal
 from strata.etags import expected_version, set_etag
 from strata.pagination import Page, PageRequest, page_request
 from strata.web import require_scope
-from strata_supervision import dry_run, engine, policies
-from strata_supervision.schema import PLATFORM_POLICIES
+from strata_supervision import dry_run, policies
+from strata_supervision.schema import CEDAR_SCHEMA, PLATFORM_POLICIES
 
 router = APIRouter(tags=["policies"])
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")]
@@ -157,7 +157,7 @@ async def policy_schema(principal: Annotated[Principal, Depends(require_scope("p
     """The Cedar schema (entities, actions and their contexts), the platform's own policies every tenant's set
     starts with, and the annotations Strata reads."""
     return {
-        "cedar_schema": engine.schema_text(),
+        "cedar_schema": CEDAR_SCHEMA,
         "platform_policies": PLATFORM_POLICIES,
         "annotations": {
             "reason": "the explanation a decision gives when the statement decides it",
