@@ -1,6 +1,7 @@
-"""Goals through the local cloud: submitted, then planned by template or by the LLM (through L04 against a
-scripted OpenAI-compatible server), the model's invalid plan repaired once or the goal rejected with reasons,
-constraints enforced, plans signed and versioned, and a redelivered GoalSubmitted planning nothing twice."""
+"""Goals through the local cloud: submitted, then planned by template (active ones only, each use counted), by the
+LLM (through L04 against a scripted OpenAI-compatible server) or from the submitter's own plan, the model's invalid
+plan repaired once or the goal rejected with reasons, constraints enforced, plans signed and versioned, and a
+redelivered GoalSubmitted planning nothing twice."""
 
 from __future__ import annotations
 
@@ -66,6 +67,15 @@ async def _settled(platform: Platform, headers: dict[str, str], goal_id: str) ->
     raise AssertionError(f"goal {goal_id} was never planned: {goal}")
 
 
+async def _finished(platform: Platform, headers: dict[str, str], goal_id: str) -> dict[str, Any]:
+    for _ in range(600):
+        goal: dict[str, Any] = (await platform.api.get(f"/v1/goals/{goal_id}", headers=headers)).json()
+        if goal["status"] in ("completed", "failed", "cancelled", "rejected"):
+            return goal
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"goal {goal_id} did not finish: {goal}")
+
+
 async def _submit(platform: Platform, headers: dict[str, str], **body: Any) -> str:
     submitted = await platform.api.post("/v1/goals", json=body, headers=headers)
     assert submitted.status_code == 202, submitted.text
@@ -95,6 +105,132 @@ async def test_a_goal_matching_a_template_is_planned_from_it_and_signed(
         await asyncio.sleep(0.1)
     [created] = events.json()["items"]
     assert (created["detail"]["plan_id"], created["detail"]["task_count"]) == (goal["plan_id"], 2)
+
+
+async def test_only_active_templates_plan_goals_and_each_use_is_counted(
+    platform: Platform, providers: Providers
+) -> None:
+    # GIVEN a proposed template (as L07 proposes what it learned) the goal's text matches
+    headers = await _tenant(platform, providers)
+    made = await platform.api.post(
+        "/v1/plan-templates", json={**template("words"), "status": "proposed"}, headers=headers
+    )
+    assert made.status_code == 201, made.text
+    template_id = made.json()["template_id"]
+    assert (made.json()["used_count"], made.json()["last_used_at"]) == (0, None)
+
+    # WHEN a goal is submitted for templates only, THEN the proposed template is not used
+    waiting = await _submit(platform, headers, text="Count the words of 'a b'", strategy="template")
+    assert (await _settled(platform, headers, waiting))["reasons"] == ["no plan template matches the goal"]
+
+    # WHEN a person makes it active, THEN the next goal is planned from it and the use is counted with the plan
+    promoted = await platform.api.patch(
+        f"/v1/plan-templates/{template_id}", json={"status": "active"}, headers={**headers, "If-Match": '"v1"'}
+    )
+    assert promoted.status_code == 200, promoted.text
+    goal_id = await _submit(platform, headers, text="Count the words of 'a b c'", strategy="template")
+    goal = await _settled(platform, headers, goal_id)
+    assert goal["status"] in PLANNED, goal
+    [plan] = (await platform.api.get(f"/v1/goals/{goal_id}/plans", headers=headers)).json()["items"]
+    assert (plan["strategy"], plan["template_id"]) == ("template", template_id)
+    used = await platform.api.get(f"/v1/plan-templates/{template_id}", headers=headers)
+    assert used.json()["used_count"] == 1
+    assert used.json()["last_used_at"] is not None
+    assert used.headers["etag"] == '"v2"'  # a use is not an edit: the ETag a person holds stays valid
+    again = await _submit(platform, headers, text="Count the words of 'd'", strategy="template")
+    assert (await _settled(platform, headers, again))["status"] in PLANNED
+    used_twice = (await platform.api.get(f"/v1/plan-templates/{template_id}", headers=headers)).json()
+    assert used_twice["used_count"] == 2
+    assert used_twice["last_used_at"] >= used.json()["last_used_at"]
+
+
+async def test_a_given_plan_is_checked_and_run_as_it_is(platform: Platform, providers: Providers) -> None:
+    # GIVEN a tenant whose matching template and scripted model would plan otherwise
+    headers = await _tenant(platform, providers)
+    assert (await platform.api.post("/v1/plan-templates", json=template("words"), headers=headers)).status_code == 201
+    # WHEN a goal comes with its own plan
+    submitted = await platform.api.post(
+        "/v1/goals", json={"text": "Count the words of 'a b'", "plan": MODEL_PLAN}, headers=headers
+    )
+    assert submitted.status_code == 202, submitted.text
+    assert submitted.json()["strategy"] == "given"
+    # THEN that plan is the goal's plan, and it runs to completion
+    goal = await _finished(platform, headers, submitted.json()["goal_id"])
+    assert goal["status"] == "completed", goal
+    [plan] = (await platform.api.get(f"/v1/goals/{goal['goal_id']}/plans", headers=headers)).json()["items"]
+    assert (plan["strategy"], plan["template_id"]) == ("given", None)
+    assert [(t["task_id"], t["input"]) for t in plan["body"]["tasks"]] == [
+        (t["task_id"], t["input"]) for t in MODEL_PLAN["tasks"]
+    ]
+    run = (await platform.api.get(f"/v1/runs/{goal['run_id']}", headers=headers)).json()
+    assert {t["task_id"]: t["output"]["result"] for t in run["tasks"]} == {"fetch": [3, 4], "sum": 7}
+    assert providers.openai.requests == []  # no model was asked
+    templates = (await platform.api.get("/v1/plan-templates", headers=headers)).json()["items"]
+    assert [t["used_count"] for t in templates] == [0]
+
+    # a given plan that fails is not replanned, whatever the goal's constraints ask
+    failing = {
+        "tasks": [
+            {
+                "task_id": "bad",
+                "title": "Breaks",
+                "kind": "tool",
+                "tool": "python",
+                "input": {"code": "raise ValueError('wrong approach')"},
+                "retry": {"max_attempts": 1},
+            }
+        ]
+    }
+    constraints = {"on_failure": "replan", "max_replans": 2}
+    failed_id = await _submit(platform, headers, text="Break", plan=failing, strategy="given", constraints=constraints)
+    failed = await _finished(platform, headers, failed_id)
+    assert failed["status"] == "failed", failed
+    assert "wrong approach" in failed["reasons"][0]
+    plans = (await platform.api.get(f"/v1/goals/{failed_id}/plans", headers=headers)).json()["items"]
+    assert [(p["version"], p["strategy"]) for p in plans] == [(1, "given")]
+    assert providers.openai.requests == []
+
+
+async def test_a_given_plan_that_cannot_run_is_refused_with_reasons(platform: Platform, providers: Providers) -> None:
+    headers = await _tenant(platform, providers)
+    # a plan whose structure is wrong is refused at submission, every problem listed, and nothing is stored
+    broken = json.loads(json.dumps(MODEL_PLAN))
+    broken["tasks"][0]["depends_on"] = ["sum"]
+    broken["tasks"][1]["depends_on"] = ["fetch", "ghost"]
+    refused = assert_problem(
+        await platform.api.post("/v1/goals", json={"text": "x", "plan": broken}, headers=headers), 422
+    )
+    assert any("cycle" in p and "fetch" in p for p in refused["problems"]), refused
+    assert any("'ghost'" in p for p in refused["problems"]), refused
+    # a strategy other than given does not go with a plan, and given needs one
+    for wrong in (
+        {"strategy": "llm", "plan": MODEL_PLAN},
+        {"strategy": "template", "plan": MODEL_PLAN},
+        {"strategy": "given"},
+    ):
+        problem = assert_problem(
+            await platform.api.post("/v1/goals", json={"text": "x", **wrong}, headers=headers), 422
+        )
+        assert problem["errors"], problem
+    # only the platform's own layers submit a goal on someone's behalf
+    on_behalf = {"text": "x", "on_behalf_of": "user:someone-else"}
+    assert_problem(await platform.api.post("/v1/goals", json=on_behalf, headers=headers), 403)
+    assert (await platform.api.get("/v1/goals", headers=headers)).json()["items"] == []
+
+    # a plan naming a tool the tenant does not have is accepted, then rejected with the reason
+    ghost = {"tasks": [{"task_id": "a", "title": "a", "kind": "tool", "tool": "teleport", "input": {}}]}
+    rejected = await _settled(platform, headers, await _submit(platform, headers, text="Teleport me", plan=ghost))
+    assert rejected["status"] == "rejected"
+    assert rejected["strategy"] == "given"
+    assert rejected["reasons"] == ["the given plan: task a uses the tool 'teleport', which does not exist"]
+    assert rejected["plan_id"] is None
+    assert rejected["submitted_by"] != "user:someone-else"
+    # and one that breaks the goal's constraints likewise
+    limited = await _submit(platform, headers, text="Sum", plan=MODEL_PLAN, constraints={"allowed_tools": ["python"]})
+    refused_goal = await _settled(platform, headers, limited)
+    assert refused_goal["status"] == "rejected"
+    assert any("json_query" in r and "do not allow" in r for r in refused_goal["reasons"]), refused_goal["reasons"]
+    assert providers.openai.requests == []
 
 
 async def test_the_llm_plans_a_goal_no_template_matches(platform: Platform, providers: Providers) -> None:

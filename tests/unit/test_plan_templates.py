@@ -1,13 +1,17 @@
-"""Plan templates: a goal's text matched to the most specific template, typed parameters, filled plans, and
-templates refused with reasons when they could never produce a runnable plan."""
+"""Plan templates: a goal's text matched to the most specific template, typed parameters, filled plans,
+templates refused with reasons when they could never produce a runnable plan, and only the platform's own layers
+saying a template was learned."""
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
-from strata.errors import InvalidInputError
+from strata.auth import Principal
+from strata.errors import ForbiddenError, InvalidInputError
+from strata_planning.routes.templates import PlanTemplateCreate, authorship
 from strata_planning.templates import best_match, check, fill
 
 SUMMARY: dict[str, Any] = {
@@ -89,3 +93,25 @@ def test_templates_that_could_never_run_are_refused_with_reasons() -> None:
         check(slot)
     with pytest.raises(InvalidInputError):
         check({**GENERIC, "parameters": {"type": "string"}})
+
+
+def _principal(kind: str) -> Principal:
+    return Principal(uuid4(), f"{kind}:someone", kind, frozenset({"goals:write"}))
+
+
+def test_only_the_platforms_layers_say_a_template_was_learned_and_where_from() -> None:
+    lineage = {"run_id": str(uuid4()), "goal_id": str(uuid4()), "plan_id": str(uuid4()), "score": 0.92}
+    learned = PlanTemplateCreate.model_validate(
+        {**GENERIC, "origin": "learned", "lineage": lineage, "status": "proposed"}
+    )
+    authorship(_principal("service"), learned)
+    for kind in ("api_key", "jwt"):
+        with pytest.raises(ForbiddenError):
+            authorship(_principal(kind), learned)
+        with pytest.raises(ForbiddenError):
+            authorship(_principal(kind), PlanTemplateCreate.model_validate({**GENERIC, "origin": "authored"}))
+        authorship(_principal(kind), PlanTemplateCreate.model_validate({**GENERIC, "status": "proposed"}))
+    with pytest.raises(InvalidInputError, match="lineage"):
+        authorship(_principal("service"), PlanTemplateCreate.model_validate({**GENERIC, "lineage": lineage}))
+    with pytest.raises(ValueError, match="score"):
+        PlanTemplateCreate.model_validate({**GENERIC, "origin": "learned", "lineage": {**lineage, "score": 3}})

@@ -24,19 +24,28 @@ PLAN_COLUMNS = (
 
 
 async def submit(
-    tenant_id: UUID, submitted_by: str, correlation_id: str, text: str, constraints: GoalConstraints, strategy: str
+    tenant_id: UUID,
+    submitted_by: str,
+    correlation_id: str,
+    text: str,
+    constraints: GoalConstraints,
+    strategy: str,
+    given_plan: PlanBody | None = None,
 ) -> dict[str, Any]:
+    """Store a submitted goal (with the submitter's own plan, for strategy given) and GoalSubmitted, in one
+    transaction."""
     goal_id = uuid4()
     async with unit_of_work(tenant_id) as uow:
         row = await uow.conn.fetchrow(
-            f"""INSERT INTO goals (goal_id, tenant_id, text, status, constraints, strategy, submitted_by)
-                VALUES ($1, $2, $3, 'submitted', $4, $5, $6) RETURNING {GOAL_COLUMNS}""",  # noqa: S608
+            f"""INSERT INTO goals (goal_id, tenant_id, text, status, constraints, strategy, submitted_by, given_plan)
+                VALUES ($1, $2, $3, 'submitted', $4, $5, $6, $7) RETURNING {GOAL_COLUMNS}""",  # noqa: S608
             goal_id,
             tenant_id,
             text,
             constraints.model_dump(mode="json"),
             strategy,
             submitted_by,
+            given_plan.model_dump(mode="json") if given_plan is not None else None,
         )
         await uow.emit(
             GoalSubmitted(
@@ -97,8 +106,8 @@ async def plan(tenant_id: UUID, plan_id: UUID) -> dict[str, Any]:
 async def record_plan(
     event: GoalSubmitted, body: PlanBody, strategy: str, template_id: UUID | None
 ) -> dict[str, Any] | None:
-    """Store plan version 1 of a submitted goal, signed, with PlanCreated; None when the goal was planned (or
-    rejected) meanwhile, by another delivery of the same event."""
+    """Store plan version 1 of a submitted goal, signed, with PlanCreated, and count the use of the template it was
+    made from; None when the goal was planned (or rejected) meanwhile, by another delivery of the same event."""
     document = body.model_dump(mode="json")
     signature = sign(document, signing_key())
     cost = sum(t.estimated_cost_micro_usd for t in body.tasks)
@@ -125,6 +134,11 @@ async def record_plan(
             signature,
             cost,
         )
+        if template_id is not None:  # a use, not an edit: the template's version (its ETag) stays
+            await uow.conn.execute(
+                "UPDATE plan_templates SET used_count = used_count + 1, last_used_at = now() WHERE template_id = $1",
+                template_id,
+            )
         await uow.emit(
             PlanCreated(
                 tenant_id=event.tenant_id,
@@ -167,9 +181,9 @@ async def reject(event: GoalSubmitted, reasons: list[str]) -> bool:
 
 
 async def pending(tenant_id: UUID, goal_id: UUID) -> dict[str, Any] | None:
-    """The goal if it still waits for planning."""
+    """The goal (with its given plan, if any) if it still waits for planning."""
     rows = await db.fetch(
-        f"SELECT {GOAL_COLUMNS} FROM goals WHERE goal_id = $1 AND status = 'submitted'",  # noqa: S608
+        f"SELECT {GOAL_COLUMNS}, given_plan FROM goals WHERE goal_id = $1 AND status = 'submitted'",  # noqa: S608
         goal_id,
         tenant_id=tenant_id,
     )

@@ -1,8 +1,9 @@
-"""Planning a submitted goal: by template (the most specific template the goal's text matches), by the LLM
-(through L04, the answer constrained by the plan's JSON Schema), or hybrid (template first, else the LLM). Every
-plan is checked before it is kept: the plan contract's structural rules, every tool exists for the tenant, is
-enabled and is allowed by the goal's constraints, and the estimated cost fits the goal's budget. The LLM's plan
-gets one repair (re-asked with the problems); a plan that still fails rejects the goal with the reasons."""
+"""Planning a submitted goal: by template (the most specific active template the goal's text matches), by the LLM
+(through L04, the answer constrained by the plan's JSON Schema), hybrid (template first, else the LLM), or given
+(the submitter's own plan, sent with the goal). Every plan is checked before it is kept: the plan contract's
+structural rules, every tool exists for the tenant, is enabled and is allowed by the goal's constraints, and the
+estimated cost fits the goal's budget. The LLM's plan gets one repair (re-asked with the problems); a plan that
+still fails rejects the goal with the reasons."""
 
 from __future__ import annotations
 
@@ -45,7 +46,10 @@ async def on_goal_submitted(event: GoalSubmitted) -> None:
     goal = await goals.pending(event.tenant_id, event.goal_id)
     if goal is None:
         return
-    outcome = await make_plan(event.tenant_id, event.correlation_id, goal["text"], event.constraints, goal["strategy"])
+    given = PlanBody.model_validate(goal["given_plan"]) if goal["given_plan"] is not None else None
+    outcome = await make_plan(
+        event.tenant_id, event.correlation_id, goal["text"], event.constraints, goal["strategy"], given=given
+    )
     if isinstance(outcome, Planned):
         await goals.record_plan(event, outcome.body, outcome.strategy, outcome.template_id)
     else:
@@ -59,9 +63,18 @@ async def make_plan(
     constraints: GoalConstraints,
     strategy: str,
     failure: str | None = None,
+    given: PlanBody | None = None,
 ) -> Planned | Refused:
     """A checked plan for the goal, or why there is none. `failure`: what became of the previous plan's run (a
-    replan), which the model is told, and which rules out the template that made the failed plan."""
+    replan), which the model is told, and which rules out the template that made the failed plan. `given`: the
+    submitter's own plan (strategy given), kept if it passes the same checks as any plan."""
+    if strategy == "given":
+        if failure is not None:
+            return Refused(["a given plan failed; there is nothing to replan"])
+        if given is None:
+            return Refused(["the goal's strategy is given but it came with no plan"])
+        found = check(given, await _tools(tenant_id, correlation_id), constraints)
+        return Refused([f"the given plan: {p}" for p in found]) if found else Planned(given, "given")
     tools = await _tools(tenant_id, correlation_id)
     reasons: list[str] = []
     if strategy in ("template", "hybrid") and failure is None:

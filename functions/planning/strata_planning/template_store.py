@@ -1,5 +1,6 @@
 """Plan templates in Postgres: create, read, list, change (If-Match; a new version), soft delete; and the live
-templates a goal is matched against."""
+(active) templates a goal is matched against. A template is authored by a person or learned (proposed by L07 from
+a good run, with its lineage); a proposed template is matched only once someone makes it active."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from strata.pagination import PageRequest, Where, fetch_page
 from strata.versioned import lock_current, soft_delete_row, update_row
 from strata_planning import templates
 
-COLUMNS = "template_id, name, description, patterns, parameters, body, version, created_at, updated_at"
-UPDATABLE = ("description", "patterns", "parameters", "body")
+COLUMNS = (
+    "template_id, name, description, patterns, parameters, body, origin, lineage, status, used_count, last_used_at,"
+    " version, created_at, updated_at"
+)
+UPDATABLE = ("description", "patterns", "parameters", "body", "status")
 
 
 async def create(tenant_id: UUID, fields: dict[str, Any]) -> dict[str, Any]:
@@ -23,8 +27,9 @@ async def create(tenant_id: UUID, fields: dict[str, Any]) -> dict[str, Any]:
     try:
         async with db.transaction(tenant_id) as conn:
             row = await conn.fetchrow(
-                f"""INSERT INTO plan_templates (template_id, tenant_id, name, description, patterns, parameters, body)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}""",  # noqa: S608 - constant columns
+                f"""INSERT INTO plan_templates (template_id, tenant_id, name, description, patterns, parameters, body,
+                                            origin, lineage, status)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}""",  # noqa: S608
                 uuid4(),
                 tenant_id,
                 fields["name"],
@@ -32,6 +37,9 @@ async def create(tenant_id: UUID, fields: dict[str, Any]) -> dict[str, Any]:
                 fields["patterns"],
                 fields["parameters"],
                 fields["body"],
+                fields.get("origin") or "authored",
+                fields.get("lineage") or {},
+                fields.get("status") or "active",
             )
     except UniqueViolationError as exc:
         raise ConflictError(f"a plan template named {fields['name']!r} exists") from exc
@@ -50,8 +58,11 @@ async def get(tenant_id: UUID, template_id: UUID) -> dict[str, Any]:
     return dict(rows[0])
 
 
-async def list_page(tenant_id: UUID, page: PageRequest) -> tuple[list[dict[str, Any]], str | None]:
-    return await fetch_page("plan_templates", COLUMNS, "template_id", Where(tenant_id).add("deleted_at IS NULL"), page)
+async def list_page(
+    tenant_id: UUID, page: PageRequest, status: str | None = None, origin: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    where = Where(tenant_id).add("deleted_at IS NULL").add_if(status, "status = {}").add_if(origin, "origin = {}")
+    return await fetch_page("plan_templates", COLUMNS, "template_id", where, page)
 
 
 async def change(tenant_id: UUID, template_id: UUID, changes: dict[str, Any], expected: int | None) -> dict[str, Any]:
@@ -65,7 +76,8 @@ async def change(tenant_id: UUID, template_id: UUID, changes: dict[str, Any], ex
         changed = {k: v for k, v in changes.items() if k in UPDATABLE and v != current[k]}
         if not changed:
             return dict(current)
-        templates.check({**dict(current), **changed})
+        if changed.keys() - {"status"}:  # a change of status alone leaves the plan as it was checked
+            templates.check({**dict(current), **changed})
         return await update_row(conn, "plan_templates", "template_id", template_id, changed, COLUMNS)
 
 
@@ -76,9 +88,10 @@ async def delete(tenant_id: UUID, template_id: UUID, expected: int | None) -> No
 
 
 async def live(tenant_id: UUID) -> list[dict[str, Any]]:
-    """Every live template of the tenant (what a goal is matched against)."""
+    """Every live, active template of the tenant (what a goal is matched against; proposed ones wait for a
+    person)."""
     rows = await db.fetch(
-        f"SELECT {COLUMNS} FROM plan_templates WHERE deleted_at IS NULL ORDER BY name",  # noqa: S608
+        f"SELECT {COLUMNS} FROM plan_templates WHERE deleted_at IS NULL AND status = 'active' ORDER BY name",  # noqa: S608
         tenant_id=tenant_id,
     )
     return [dict(r) for r in rows]

@@ -45,7 +45,10 @@ class PlanCreated(Event):
     plan_id: UUID
     goal_id: UUID
     version: int = Field(ge=1)
-    strategy: Literal["template", "llm", "hybrid"]
+    strategy: Literal["template", "llm", "hybrid", "given"] = Field(
+        description="How the plan was made: from a template, by the LLM, hybrid (a template, else the LLM), or given "
+        "(the goal's submitter wrote it)"
+    )
     task_count: int = Field(ge=1, le=10_000)
     estimated_cost_micro_usd: MicroUsd
     signature: str = Field(max_length=512, description="Signature over the plan's canonical JSON")

@@ -1,5 +1,5 @@
-"""Goals: submit one (planned asynchronously: template, LLM or hybrid), read it with its outcome, list them; and
-the plans made for a goal, each version signed."""
+"""Goals: submit one (planned asynchronously: template, LLM, hybrid, or the submitter's own plan), read it with its
+outcome, list them; and the plans made for a goal, each version signed."""
 
 from __future__ import annotations
 
@@ -8,17 +8,18 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from strata.auth import Principal
+from strata.errors import ForbiddenError, InvalidInputError
 from strata.events.planning import GoalConstraints
 from strata.pagination import Page, PageRequest, page_request
-from strata.plans import PlanBody
+from strata.plans import PlanBody, problems
 from strata.web import require_scope
 from strata_planning import goals
 
 router = APIRouter(tags=["goals"])
-Strategy = Literal["template", "llm", "hybrid"]
+Strategy = Literal["template", "llm", "hybrid", "given"]
 GoalStatus = Literal["submitted", "planned", "rejected", "running", "completed", "failed", "cancelled"]
 
 
@@ -40,7 +41,29 @@ class GoalSubmit(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1, max_length=20_000)
     constraints: GoalConstraints = GoalConstraints()
-    strategy: Strategy = Field(default="hybrid", description="hybrid: a matching template, else the LLM")
+    strategy: Strategy = Field(
+        default="hybrid",
+        description="hybrid: a matching template, else the LLM; given: the plan sent with the goal (the default when "
+        "one is)",
+    )
+    plan: PlanBody | None = Field(
+        default=None, description="The submitter's own plan, checked like any plan and run as it is (strategy given)"
+    )
+    on_behalf_of: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Whom the goal is for (the platform's own layers only): its submitter, whom policies judge",
+    )
+
+    @model_validator(mode="after")
+    def _strategy_fits_the_plan(self) -> GoalSubmit:
+        if self.plan is not None:
+            if "strategy" in self.model_fields_set and self.strategy != "given":
+                raise ValueError(f"a goal with its own plan has strategy given, not {self.strategy}")
+            self.strategy = "given"
+        elif self.strategy == "given":
+            raise ValueError("strategy given needs the plan")
+        return self
 
 
 class Plan(BaseModel):
@@ -64,16 +87,32 @@ async def submit_goal(
     principal: Annotated[Principal, Depends(require_scope("goals:write"))],
 ) -> dict[str, Any]:
     """Submit a goal; it is planned asynchronously (poll the goal, or follow GoalSubmitted → PlanCreated)."""
+    submitted_by = _submitter(principal, body)
+    if body.plan is not None:
+        found = problems(body.plan)
+        if found:
+            raise InvalidInputError(f"the plan cannot run: {'; '.join(found)}", problems=found)
     goal = await goals.submit(
         principal.tenant_id,
-        principal.principal_id,
+        submitted_by,
         request.state.correlation_id,
         body.text,
         body.constraints,
         body.strategy,
+        body.plan,
     )
     response.headers["Location"] = f"/v1/goals/{goal['goal_id']}"
     return goal
+
+
+def _submitter(principal: Principal, body: GoalSubmit) -> str:
+    """Who submits the goal (policies judge its plan as theirs): the caller, or for the platform's own layers the
+    principal they say it is for."""
+    if principal.kind != "service":
+        if body.on_behalf_of is not None:
+            raise ForbiddenError("on_behalf_of is for the platform's own layers")
+        return principal.principal_id
+    return body.on_behalf_of or principal.principal_id
 
 
 @router.get("/v1/goals", response_model=Page[Goal], summary="List the tenant's goals, newest first.")
