@@ -17,6 +17,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from strata.assertions import Assertion
 from strata.events.common import MicroUsd, TaskKey
 
 MAX_TASKS = 1000
@@ -42,6 +43,12 @@ class PlanTask(BaseModel):
     timeout_s: float = Field(default=300, gt=0, le=86_400)
     retry: RetryPolicy = RetryPolicy()
     output_schema: dict[str, Any] | None = None
+    success_criteria: list[Assertion] = Field(
+        default_factory=list, max_length=50, description="Assertions on the output that evaluation (L06) checks"
+    )
+    rubric: str | None = Field(
+        default=None, max_length=5000, description="What a good output is, for evaluation's LLM judge (L06)"
+    )
     estimated_cost_micro_usd: MicroUsd = 0
 
     @model_validator(mode="after")

@@ -83,6 +83,14 @@ NAMED = {
     ("POST", "/v1/approvals/{approval_id}"): {"decision": "approve"},
     ("GET", "/v1/suspensions/{suspension_id}"): None,
     ("DELETE", "/v1/suspensions/{suspension_id}"): None,
+    ("GET", "/v1/runs/{run_id}/tasks/{task_id}"): None,
+    ("GET", "/v1/evaluations/{evaluation_id}"): None,
+    ("GET", "/v1/alerts/{alert_id}"): None,
+    ("PATCH", "/v1/alerts/{alert_id}"): {"status": "acknowledged"},
+    ("GET", "/v1/eval-datasets/{dataset_id}"): None,
+    ("PATCH", "/v1/eval-datasets/{dataset_id}"): {"description": "B was here"},
+    ("DELETE", "/v1/eval-datasets/{dataset_id}"): None,
+    ("GET", "/v1/eval-runs/{eval_run_id}"): None,
 }
 # Reads that are the caller's own (lists, singletons, summaries): B's answer must hold none of A's identifiers.
 OWN_READS = {
@@ -120,6 +128,12 @@ OWN_READS = {
         "/v1/approvals",
         "/v1/audit",
         "/v1/suspensions",
+        "/v1/alerts",
+        "/v1/eval-datasets",
+        "/v1/eval-runs",
+        "/v1/evaluation-settings",
+        "/v1/quality/agents/{agent_id}",
+        "/v1/quality/scores",
     )
 }
 # Writes that act on the caller's own tenant only (creates, upserts, settings): after B sends them, A's resources
@@ -158,6 +172,9 @@ OWN_WRITES = {
     },
     ("POST", "/v1/audit/verify"): {},
     ("POST", "/v1/suspensions"): {"scope": "agent", "agent_id": str(uuid.UUID(int=15)), "reason": "b's own"},
+    ("PATCH", "/v1/evaluation-settings"): {"pass_score": 0.5},
+    ("POST", "/v1/eval-datasets"): {"name": "b-dataset", "cases": [{"case_id": "b", "input": "b", "expected": 1}]},
+    ("POST", "/v1/eval-runs"): {"dataset_id": str(uuid.UUID(int=20)), "agent_id": str(uuid.UUID(int=21))},
     ("POST", "/v1/tools/{name}/invoke"): {
         "run_id": str(uuid.UUID(int=9)),
         "task_id": "b-task",
@@ -167,7 +184,7 @@ OWN_WRITES = {
     },
 }
 # Path parameters of the caller's own resources that are not the tenant's to name (a tool is a built-in).
-OWN_PARAMS = {"name": "json_query", "namespace": "matrix", "key": "b-own"}
+OWN_PARAMS = {"name": "json_query", "namespace": "matrix", "key": "b-own", "agent_id": str(uuid.UUID(int=22))}
 # The operator's routes: across tenants by design, refused to a tenant's admin (tested in test_tenants.py).
 OPERATOR = {
     ("GET", "/v1/tenants"),
@@ -213,6 +230,10 @@ DUMMY = {
     "decision_id": str(uuid.UUID(int=17)),
     "approval_id": str(uuid.UUID(int=18)),
     "suspension_id": str(uuid.UUID(int=19)),
+    "evaluation_id": str(uuid.UUID(int=23)),
+    "alert_id": str(uuid.UUID(int=24)),
+    "dataset_id": str(uuid.UUID(int=25)),
+    "eval_run_id": str(uuid.UUID(int=26)),
 }
 
 
@@ -336,6 +357,10 @@ async def _tenant_a(platform: Platform) -> TenantA:
             headers=headers,
         )
     )
+    regression = await _failed_regression_run(platform, headers, agent["agent_id"], tag)
+    evaluation = (
+        await api.get("/v1/evaluations", params={"run_id": planned["run_id"], "subject_type": "task"}, headers=headers)
+    ).json()["items"][0]
     params = {
         "agent_id": agent["agent_id"],
         "key_id": key["key_id"],
@@ -357,6 +382,10 @@ async def _tenant_a(platform: Platform) -> TenantA:
         "decision_id": asked["decision_id"],
         "approval_id": asked["approval_id"],
         "suspension_id": suspension["suspension_id"],
+        "evaluation_id": evaluation["evaluation_id"],
+        "alert_id": regression["alert_id"],
+        "dataset_id": regression["dataset_id"],
+        "eval_run_id": regression["eval_run_id"],
     }
     identifiers = {
         platform.tenant_id,
@@ -365,6 +394,7 @@ async def _tenant_a(platform: Platform) -> TenantA:
         f"a-model-{tag}",
         f"a-template-{tag}",
         f"a-policy-{tag}",
+        f"a-dataset-{tag}",
         f"a{tag}",
         call_run_id,
         *params.values(),
@@ -374,6 +404,37 @@ async def _tenant_a(platform: Platform) -> TenantA:
         "a",
     }
     return TenantA(headers, params, identifiers)
+
+
+async def _failed_regression_run(
+    platform: Platform, headers: dict[str, str], agent_id: str, tag: str
+) -> dict[str, str]:
+    """A regression run of A's (its agent is suspended, so every case's plan is refused and the gate fails on its
+    floor) with the regression alert it raised."""
+    api = platform.api
+    dataset = await _created(
+        await api.post(
+            "/v1/eval-datasets",
+            json={"name": f"a-dataset-{tag}", "cases": [{"case_id": "a", "input": "say a", "expected": {"a": 1}}]},
+            headers=headers,
+        )
+    )
+    started = await _created(
+        await api.post(
+            "/v1/eval-runs",
+            json={"dataset_id": dataset["dataset_id"], "agent_id": agent_id, "baseline": "none", "min_score": 0.5},
+            headers=headers,
+        )
+    )
+    for _ in range(300):
+        run = (await api.get(f"/v1/eval-runs/{started['eval_run_id']}", headers=headers)).json()
+        if run["status"] == "completed":
+            break
+        await asyncio.sleep(0.1)
+    assert run["gate"] == "failed", run
+    alerts = (await api.get("/v1/alerts", params={"kind": "regression"}, headers=headers)).json()["items"]
+    [alert] = [a for a in alerts if started["eval_run_id"] in a["message"]]
+    return {"dataset_id": dataset["dataset_id"], "eval_run_id": started["eval_run_id"], "alert_id": alert["alert_id"]}
 
 
 async def _dead_letter(platform: Platform, tag: str) -> str:
@@ -415,6 +476,11 @@ async def _snapshot(platform: Platform, a: TenantA) -> dict[str, Any]:
         "decision": f"/v1/decisions/{p['decision_id']}",
         "approval": f"/v1/approvals/{p['approval_id']}",
         "suspension": f"/v1/suspensions/{p['suspension_id']}",
+        "evaluation": f"/v1/evaluations/{p['evaluation_id']}",
+        "alert": f"/v1/alerts/{p['alert_id']}",
+        "eval_dataset": f"/v1/eval-datasets/{p['dataset_id']}",
+        "eval_run": f"/v1/eval-runs/{p['eval_run_id']}",
+        "evaluation_settings": "/v1/evaluation-settings",
         "retention": "/v1/retention",
         "tenant": "/v1/tenant",
     }

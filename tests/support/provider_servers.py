@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -114,6 +114,7 @@ class FakeProviderServer(abc.ABC):
         self.requests: list[RecordedRequest] = []
         self.default = Reply()
         self._script: deque[Reply] = deque()
+        self.responder: Callable[[RecordedRequest], Reply | None] | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -132,12 +133,19 @@ class FakeProviderServer(abc.ABC):
         with self._lock:
             self._script.extend(replies)
 
+    def respond_with(self, responder: Callable[[RecordedRequest], Reply | None] | None) -> None:
+        """Answer each request by what it asks (for concurrent callers whose order a script cannot know): the
+        responder's reply, or when it gives None, the script's next or the default."""
+        with self._lock:
+            self.responder = responder
+
     def reset(self) -> None:
-        """Forget recorded requests and unused scripted answers; restore the default answer."""
+        """Forget recorded requests, unused scripted answers and the responder; restore the default answer."""
         with self._lock:
             self._script.clear()
             self.requests.clear()
             self.default = Reply()
+            self.responder = None
 
     def start(self) -> Self:
         if self._thread is not None:
@@ -214,7 +222,9 @@ class FakeProviderServer(abc.ABC):
         request = RecordedRequest(method=scope["method"], path=scope["path"], headers=headers, body=body)
         with self._lock:
             self.requests.append(request)
-            reply = self._script.popleft() if self._script else self.default
+            reply = self.responder(request) if self.responder is not None else None
+            if reply is None:
+                reply = self._script.popleft() if self._script else self.default
         await self._pause(reply.delay_s)
         await self.handle(request, reply, send)
 

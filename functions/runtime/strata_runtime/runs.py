@@ -373,6 +373,10 @@ class _Run:
                 task_id=task_id,
                 attempt=attempt,
                 agent_id=definition.get("agent_id"),
+                tool=definition.get("tool"),
+                checked=bool(
+                    definition.get("output_schema") or definition.get("success_criteria") or definition.get("rubric")
+                ),
                 output=output,
                 duration_ms=max(0, round((time.time() - row["task_first_started_at"].timestamp()) * 1000)),
                 input_tokens=row["task_input_tokens"],
@@ -397,7 +401,7 @@ class _Run:
                           not_before = now() + make_interval(secs => $5), dispatched_at = now(),
                           lease_owner = NULL, lease_until = NULL, first_started_at = NULL
                    WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND status = 'running'
-                   RETURNING attempt""",
+                   RETURNING attempt, definition->>'agent_id' AS agent_id""",
                 self.run_id,
                 task_id,
                 attempt,
@@ -406,7 +410,7 @@ class _Run:
             )
             if row is None:
                 return False
-            await self.uow.emit(self._failed(task_id, attempt, error, retryable=True))
+            await self.uow.emit(self._failed(task_id, attempt, row["agent_id"], error, retryable=True))
             await self.uow.emit(self.event(TaskReady, task_id=task_id, attempt=row["attempt"]))
             return True
         run = await self.lock()
@@ -414,7 +418,7 @@ class _Run:
             """UPDATE task_executions SET status = 'failed', error = $4, finished_at = now(),
                       lease_owner = NULL, lease_until = NULL
                WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND status IN ('running', 'pending', 'queued')
-               RETURNING task_id""",
+               RETURNING task_id, definition->>'agent_id' AS agent_id""",
             self.run_id,
             task_id,
             attempt,
@@ -422,7 +426,7 @@ class _Run:
         )
         if row is None:
             return False
-        await self.uow.emit(self._failed(task_id, attempt, error, retryable=False))
+        await self.uow.emit(self._failed(task_id, attempt, row["agent_id"], error, retryable=False))
         await self.conn.execute(
             """WITH RECURSIVE downstream(task_id) AS (
                    SELECT task_id FROM task_executions WHERE run_id = $1 AND $2 = ANY(depends_on)
@@ -441,11 +445,14 @@ class _Run:
             await self.finish_run(run, "failed", error=message, failed_task_ids=[task_id])
         return True
 
-    def _failed(self, task_id: str, attempt: int, error: dict[str, Any], retryable: bool) -> TaskFailed:
+    def _failed(
+        self, task_id: str, attempt: int, agent_id: str | None, error: dict[str, Any], retryable: bool
+    ) -> TaskFailed:
         return self.event(
             TaskFailed,
             task_id=task_id,
             attempt=attempt,
+            agent_id=agent_id,
             error_type=str(error.get("type", "error"))[:200],
             error=str(error.get("message", ""))[:2000],
             retryable=retryable,
@@ -700,6 +707,26 @@ async def get(tenant_id: UUID, run_id: UUID) -> dict[str, Any]:
             run_id,
         )
     return {**dict(run), "tasks": [_task_view(t) for t in tasks]}
+
+
+async def get_task(tenant_id: UUID, run_id: UUID, task_id: str) -> dict[str, Any]:
+    """One task of a run with what its plan asked of it (instructions, output schema, success criteria, rubric)."""
+    async with db.transaction(tenant_id) as conn:
+        row = await conn.fetchrow(
+            f"SELECT {TASK_COLUMNS}, (SELECT count(*) FROM task_steps s WHERE s.run_id = t.run_id "  # noqa: S608
+            "AND s.task_id = t.task_id) AS steps FROM task_executions t WHERE run_id = $1 AND task_id = $2",
+            run_id,
+            task_id,
+        )
+    if row is None:
+        raise NotFoundError(f"run {run_id} has no task {task_id!r}")
+    definition = row["definition"]
+    return _task_view(row) | {
+        "instructions": definition.get("instructions", ""),
+        "output_schema": definition.get("output_schema"),
+        "success_criteria": definition.get("success_criteria", []),
+        "rubric": definition.get("rubric"),
+    }
 
 
 def _task_view(row: asyncpg.Record) -> dict[str, Any]:

@@ -376,12 +376,25 @@ async def _emit(tenant_id: UUID, correlation_id: str, key: CallKey, row: dict[st
         await uow.emit(_event(tenant_id, correlation_id, key, row, replayed))
 
 
+OUTCOME_CLAUSES = {
+    "running": "status = 'running'",
+    "succeeded": "status = 'succeeded'",
+    "failed": "status = 'failed' AND coalesce(error->>'kind', '') <> 'denied'",
+    "denied": "status = 'failed' AND error->>'kind' = 'denied'",
+}
+
+
 async def calls(
-    tenant_id: UUID, run_id: UUID | None, task_id: str | None, limit: int, cursor: str | None
+    tenant_id: UUID,
+    run_id: UUID | None,
+    task_id: str | None,
+    limit: int,
+    cursor: str | None,
+    outcome: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A run's recorded calls (optionally one task's) in step order; without a run, the newest calls first. Cursor
-    paginated by the order's key."""
-    clauses: list[str] = ["true"]
+    """A run's recorded calls (optionally one task's, optionally of one outcome) in step order; without a run, the
+    newest calls first. Cursor paginated by the order's key."""
+    clauses: list[str] = [OUTCOME_CLAUSES[outcome] if outcome else "true"]
     args: list[Any] = []
     key_columns: tuple[str, ...]
     for column, value in (("run_id", run_id), ("task_id", task_id)):

@@ -52,6 +52,10 @@ class TaskCompleted(Event):
     task_id: TaskKey
     attempt: int = Field(ge=1, le=100)
     agent_id: UUID | None = None
+    tool: str | None = Field(default=None, max_length=200, description="For a tool task: the tool")
+    checked: bool = Field(
+        default=False, description="The plan gives the task an output schema, success criteria or a rubric"
+    )
     output: dict[str, Any]
     duration_ms: int = Field(ge=0)
     input_tokens: int = Field(default=0, ge=0)
@@ -66,6 +70,7 @@ class TaskFailed(Event):
     run_id: UUID
     task_id: TaskKey
     attempt: int = Field(ge=1, le=100)
+    agent_id: UUID | None = None
     error_type: str = Field(max_length=200)
     error: Reason
     retryable: bool

@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from strata.assertions import Assertion
 from strata.auth import Principal
 from strata.errors import BadRequestError
 from strata.events.common import TaskKey
@@ -79,6 +80,13 @@ class TaskState(BaseModel):
     finished_at: datetime | None
 
 
+class TaskDetail(TaskState):
+    instructions: str = Field(description="For an agent task: what to do")
+    output_schema: dict[str, Any] | None
+    success_criteria: list[Assertion] = Field(description="Assertions on the output that evaluation checks")
+    rubric: str | None = Field(description="What a good output is, for evaluation's LLM judge")
+
+
 class RunDetail(Run):
     max_parallelism: int | None
     deadline: datetime | None
@@ -113,6 +121,14 @@ class Control(BaseModel):
 async def get_run(run_id: UUID, principal: Annotated[Principal, Depends(require_scope("runs:read"))]) -> dict[str, Any]:
     """A run with the live state of every task: status, attempt, steps, input, output, error, usage, timing."""
     return await runs.get(principal.tenant_id, run_id)
+
+
+@router.get("/v1/runs/{run_id}/tasks/{task_id}", response_model=TaskDetail, summary="One task of a run.")
+async def get_task(
+    run_id: UUID, task_id: TaskKey, principal: Annotated[Principal, Depends(require_scope("runs:read"))]
+) -> dict[str, Any]:
+    """One task of a run: its live state and what the plan asked of it (instructions, schema, criteria, rubric)."""
+    return await runs.get_task(principal.tenant_id, run_id, task_id)
 
 
 @router.get(

@@ -197,7 +197,11 @@ async def list_calls(
     page: Annotated[PageRequest, Depends(page_request)],
     run_id: UUID | None = None,
     task_id: Annotated[str | None, Query(max_length=100)] = None,
+    outcome: Annotated[
+        Literal["running", "succeeded", "failed", "denied"] | None,
+        Query(description="Only calls that ended so (denied: refused by supervision)"),
+    ] = None,
 ) -> dict[str, Any]:
     """Tool calls from the ledger: a run's in order, or the tenant's newest first."""
-    items, next_cursor = await ledger.calls(principal.tenant_id, run_id, task_id, page.limit, page.cursor)
+    items, next_cursor = await ledger.calls(principal.tenant_id, run_id, task_id, page.limit, page.cursor, outcome)
     return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,126 @@
+"""Quality scores: a subject's (an agent's, a tool's) score from 0 to 100 over a rolling window of its metric
+samples, weighted by dimension (accuracy, latency, cost, reliability, compliance; the tenant's weights), with an
+assessment band (good >= 80, warning >= 60, else critical) and how complete the data behind it is. A dimension with
+no samples in the window is left out and the others' weights are scaled up; completeness says so."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from strata import db
+from strata_evaluation.settings import TenantEvaluationSettings, evaluation_settings
+
+SERIES = ("task.score", "task.duration_ms", "task.cost_micro_usd", "task.succeeded", "task.compliant")
+
+
+def band(overall: float) -> str:
+    return "good" if overall >= 80 else "warning" if overall >= 60 else "critical"
+
+
+def _linear(value: float, best: float, worst: float) -> float:
+    """1 at or beyond `best`, 0 at or beyond `worst`, linear between."""
+    if best == worst:
+        return 1.0 if value == best else 0.0
+    return max(0.0, min(1.0, (value - worst) / (best - worst)))
+
+
+def dimensions(stats: dict[str, dict[str, float]], settings: TenantEvaluationSettings) -> dict[str, dict[str, Any]]:
+    """Each dimension with samples: its score in [0, 1], the raw figure behind it, and its sample count."""
+    targets = settings.targets
+    found: dict[str, dict[str, Any]] = {}
+    if "task.score" in stats:
+        s = stats["task.score"]
+        found["accuracy"] = {"score": s["mean"], "raw": {"mean_task_score": s["mean"]}, "samples": s["count"]}
+    if "task.duration_ms" in stats:
+        s = stats["task.duration_ms"]
+        score = _linear(s["p95"], targets.latency_target_ms, targets.latency_max_ms)
+        found["latency"] = {"score": score, "raw": {"p95_ms": s["p95"], "mean_ms": s["mean"]}, "samples": s["count"]}
+    if "task.cost_micro_usd" in stats:
+        s = stats["task.cost_micro_usd"]
+        score = 1.0 - min(1.0, s["mean"] / targets.cost_budget_micro_usd)
+        found["cost"] = {"score": score, "raw": {"mean_micro_usd": s["mean"]}, "samples": s["count"]}
+    if "task.succeeded" in stats:
+        s = stats["task.succeeded"]
+        score = _linear(s["mean"], targets.reliability_target, targets.reliability_floor)
+        found["reliability"] = {"score": score, "raw": {"success_rate": s["mean"]}, "samples": s["count"]}
+    if "task.compliant" in stats:
+        s = stats["task.compliant"]
+        found["compliance"] = {"score": s["mean"], "raw": {"compliant_rate": s["mean"]}, "samples": s["count"]}
+    return found
+
+
+def score(stats: dict[str, dict[str, float]], settings: TenantEvaluationSettings) -> dict[str, Any]:
+    """The quality score from the window's statistics (pure: what the API and the stored history both show)."""
+    found = dimensions(stats, settings)
+    weights = settings.weights.model_dump()
+    present = sum(weights[d] for d in found)
+    samples = int(max((d["samples"] for d in found.values()), default=0))
+    for name, dim in found.items():
+        dim["weight"] = weights[name]
+    if not found or present <= 0:
+        return {
+            "overall": 0.0,
+            "assessment": "insufficient_data",
+            "dimensions": found,
+            "samples": samples,
+            "completeness": 0.0,
+        }
+    overall = 100 * sum(weights[d] * found[d]["score"] for d in found) / present
+    completeness = min(1.0, samples / settings.min_samples) * present
+    return {
+        "overall": round(overall, 2),
+        "assessment": band(overall),
+        "dimensions": found,
+        "samples": samples,
+        "completeness": round(completeness, 4),
+    }
+
+
+async def window_stats(tenant_id: UUID, subject: str, window_s: int) -> dict[str, dict[str, float]]:
+    rows = await db.fetch(
+        """SELECT name, count(*) AS count, avg(value) AS mean,
+                  percentile_cont(0.95) WITHIN GROUP (ORDER BY value) AS p95
+           FROM metrics WHERE subject = $1 AND name = ANY($2::text[]) AND at > now() - make_interval(secs => $3)
+           GROUP BY name""",
+        subject,
+        list(SERIES),
+        float(window_s),
+        tenant_id=tenant_id,
+    )
+    return {r["name"]: {"count": float(r["count"]), "mean": float(r["mean"]), "p95": float(r["p95"])} for r in rows}
+
+
+async def current(tenant_id: UUID, subject: str, settings: TenantEvaluationSettings) -> dict[str, Any]:
+    """The subject's quality score now."""
+    computed = score(await window_stats(tenant_id, subject, settings.window_s), settings)
+    return {"subject": subject, "window_s": settings.window_s, **computed}
+
+
+async def snapshot_if_due(tenant_id: UUID, subject: str, settings: TenantEvaluationSettings) -> bool:
+    """Store the subject's score for the history, unless one was stored within the snapshot interval."""
+    interval = evaluation_settings().evaluation_snapshot_interval_s
+    recent = await db.fetch(
+        "SELECT 1 FROM quality_scores WHERE subject = $1 AND computed_at > now() - make_interval(secs => $2) LIMIT 1",
+        subject,
+        interval,
+        tenant_id=tenant_id,
+    )
+    if recent:
+        return False
+    now = await current(tenant_id, subject, settings)
+    async with db.transaction(tenant_id) as conn:
+        await conn.execute(
+            """INSERT INTO quality_scores (tenant_id, score_id, subject, overall, assessment, dimensions, samples,
+                                           completeness, window_s)
+               VALUES (strata_tenant(), $1, $2, $3, $4, $5, $6, $7, $8)""",
+            uuid4(),
+            subject,
+            now["overall"],
+            now["assessment"],
+            now["dimensions"],
+            now["samples"],
+            now["completeness"],
+            now["window_s"],
+        )
+    return True
