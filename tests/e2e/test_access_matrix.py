@@ -87,10 +87,25 @@ NAMED = {
     ("GET", "/v1/evaluations/{evaluation_id}"): None,
     ("GET", "/v1/alerts/{alert_id}"): None,
     ("PATCH", "/v1/alerts/{alert_id}"): {"status": "acknowledged"},
-    ("GET", "/v1/eval-datasets/{dataset_id}"): None,
-    ("PATCH", "/v1/eval-datasets/{dataset_id}"): {"description": "B was here"},
-    ("DELETE", "/v1/eval-datasets/{dataset_id}"): None,
+    ("GET", "/v1/eval-datasets/{eval_dataset_id}"): None,
+    ("PATCH", "/v1/eval-datasets/{eval_dataset_id}"): {"description": "B was here"},
+    ("DELETE", "/v1/eval-datasets/{eval_dataset_id}"): None,
     ("GET", "/v1/eval-runs/{eval_run_id}"): None,
+    ("GET", "/v1/feedback/{feedback_id}"): None,
+    ("GET", "/v1/training-examples/{example_id}"): None,
+    ("GET", "/v1/datasets/{dataset_id}"): None,
+    ("DELETE", "/v1/datasets/{dataset_id}"): None,
+    ("POST", "/v1/datasets/{dataset_id}/versions"): {},
+    ("GET", "/v1/datasets/{dataset_id}/versions"): None,
+    ("GET", "/v1/datasets/{dataset_id}/versions/{version}/examples"): None,
+    ("POST", "/v1/datasets/{dataset_id}/versions/{version}/exports"): {"format": "openai_chat"},
+    ("GET", "/v1/datasets/{dataset_id}/exports"): None,
+    ("POST", "/v1/datasets/{dataset_id}/versions/{version}/fine-tunes"): {
+        "base_model": "m",
+        "custom_model": "b-model",
+        "role_arn": "arn:aws:iam::123456789012:role/b",
+    },
+    ("GET", "/v1/fine-tunes/{job_id}"): None,
 }
 # Reads that are the caller's own (lists, singletons, summaries): B's answer must hold none of A's identifiers.
 OWN_READS = {
@@ -134,6 +149,9 @@ OWN_READS = {
         "/v1/evaluation-settings",
         "/v1/quality/agents/{agent_id}",
         "/v1/quality/scores",
+        "/v1/training-examples",
+        "/v1/datasets",
+        "/v1/fine-tunes",
     )
 }
 # Writes that act on the caller's own tenant only (creates, upserts, settings): after B sends them, A's resources
@@ -175,6 +193,8 @@ OWN_WRITES = {
     ("PATCH", "/v1/evaluation-settings"): {"pass_score": 0.5},
     ("POST", "/v1/eval-datasets"): {"name": "b-dataset", "cases": [{"case_id": "b", "input": "b", "expected": 1}]},
     ("POST", "/v1/eval-runs"): {"dataset_id": str(uuid.UUID(int=20)), "agent_id": str(uuid.UUID(int=21))},
+    ("POST", "/v1/feedback"): {"run_id": str(uuid.UUID(int=31)), "rating": 3},
+    ("POST", "/v1/datasets"): {"name": "b-training"},
     ("POST", "/v1/tools/{name}/invoke"): {
         "run_id": str(uuid.UUID(int=9)),
         "task_id": "b-task",
@@ -232,7 +252,11 @@ DUMMY = {
     "suspension_id": str(uuid.UUID(int=19)),
     "evaluation_id": str(uuid.UUID(int=23)),
     "alert_id": str(uuid.UUID(int=24)),
-    "dataset_id": str(uuid.UUID(int=25)),
+    "eval_dataset_id": str(uuid.UUID(int=25)),
+    "dataset_id": str(uuid.UUID(int=27)),
+    "feedback_id": str(uuid.UUID(int=28)),
+    "example_id": str(uuid.UUID(int=29)),
+    "job_id": str(uuid.UUID(int=30)),
     "eval_run_id": str(uuid.UUID(int=26)),
 }
 
@@ -358,6 +382,12 @@ async def _tenant_a(platform: Platform) -> TenantA:
         )
     )
     regression = await _failed_regression_run(platform, headers, agent["agent_id"], tag)
+    feedback = await _created(
+        await api.post(
+            "/v1/feedback", json={"run_id": planned["run_id"], "rating": 5, "comment": f"a-{tag}"}, headers=headers
+        )
+    )
+    dataset = await _created(await api.post("/v1/datasets", json={"name": f"a-training-{tag}"}, headers=headers))
     evaluation = (
         await api.get("/v1/evaluations", params={"run_id": planned["run_id"], "subject_type": "task"}, headers=headers)
     ).json()["items"][0]
@@ -384,7 +414,12 @@ async def _tenant_a(platform: Platform) -> TenantA:
         "suspension_id": suspension["suspension_id"],
         "evaluation_id": evaluation["evaluation_id"],
         "alert_id": regression["alert_id"],
-        "dataset_id": regression["dataset_id"],
+        "eval_dataset_id": regression["dataset_id"],
+        "feedback_id": feedback["feedback_id"],
+        "dataset_id": dataset["dataset_id"],
+        # A's runs are tool tasks, which yield no training example and so no fine-tuning job: made-up ids
+        "example_id": str(uuid.uuid4()),
+        "job_id": str(uuid.uuid4()),
         "eval_run_id": regression["eval_run_id"],
     }
     identifiers = {
@@ -395,6 +430,7 @@ async def _tenant_a(platform: Platform) -> TenantA:
         f"a-template-{tag}",
         f"a-policy-{tag}",
         f"a-dataset-{tag}",
+        f"a-training-{tag}",
         f"a{tag}",
         call_run_id,
         *params.values(),
@@ -426,12 +462,12 @@ async def _failed_regression_run(
             headers=headers,
         )
     )
-    for _ in range(300):
+    for _ in range(600):
         run = (await api.get(f"/v1/eval-runs/{started['eval_run_id']}", headers=headers)).json()
         if run["status"] == "completed":
             break
         await asyncio.sleep(0.1)
-    assert run["gate"] == "failed", run
+    assert run["gate"] == "failed", (run["status"], run["cases"])
     alerts = (await api.get("/v1/alerts", params={"kind": "regression"}, headers=headers)).json()["items"]
     [alert] = [a for a in alerts if started["eval_run_id"] in a["message"]]
     return {"dataset_id": dataset["dataset_id"], "eval_run_id": started["eval_run_id"], "alert_id": alert["alert_id"]}
@@ -478,7 +514,9 @@ async def _snapshot(platform: Platform, a: TenantA) -> dict[str, Any]:
         "suspension": f"/v1/suspensions/{p['suspension_id']}",
         "evaluation": f"/v1/evaluations/{p['evaluation_id']}",
         "alert": f"/v1/alerts/{p['alert_id']}",
-        "eval_dataset": f"/v1/eval-datasets/{p['dataset_id']}",
+        "eval_dataset": f"/v1/eval-datasets/{p['eval_dataset_id']}",
+        "feedback": f"/v1/feedback/{p['feedback_id']}",
+        "dataset": f"/v1/datasets/{p['dataset_id']}",
         "eval_run": f"/v1/eval-runs/{p['eval_run_id']}",
         "evaluation_settings": "/v1/evaluation-settings",
         "retention": "/v1/retention",

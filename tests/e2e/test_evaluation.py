@@ -316,6 +316,7 @@ async def test_a_regression_run_catches_a_worse_agent_version(platform: Platform
     # and a regression alert and EvalRunCompleted went out
     alerts = (await platform.api.get("/v1/alerts", params={"kind": "regression"}, headers=headers)).json()["items"]
     assert [a["subject"] for a in alerts] == [f"agent:{agent['agent_id']}"]
+
     async def both_completed() -> list[str]:
         found = await events_of(platform, headers, "EvalRunCompleted")
         return sorted(e["detail"]["gate"] for e in found) if len(found) == 2 else []

@@ -13,12 +13,11 @@ import json
 import time
 from typing import Any
 
+from strata import conversations
 from strata_runtime.calls import PeerFailure, chat, get_json, invoke_tool
 from strata_runtime.executor import Attempt, TaskFailure, failure_of
 from strata_runtime.runs import Usage
 from strata_runtime.settings import runtime_settings
-
-DEFAULT_SYSTEM = "You are an agent of the Strata platform. Do the task you are given, using the tools when they help."
 
 
 async def run(attempt: Attempt) -> dict[str, Any]:
@@ -27,21 +26,21 @@ async def run(attempt: Attempt) -> dict[str, Any]:
     agent = await _agent(attempt, definition.get("agent_id"))
     tools = await _tools(attempt, agent.get("tools"))
     max_steps = int(agent.get("max_steps") or settings.runtime_max_steps)
-    messages = _opening(attempt, agent)
+    messages = conversations.opening(agent.get("system_prompt"), attempt.definition, attempt.input)
     pending: list[dict[str, Any]] = []  # tool calls of the last model turn without recorded results
     turns = 0
     for recorded in await attempt.recorded_steps():
         if recorded["kind"] == "model":
             turns += 1
-            messages.append(_assistant(recorded["detail"]))
+            messages.append(conversations.assistant(recorded["detail"]))
             pending = [{"step": recorded["step"] + 1, **c} for c in recorded["detail"].get("tool_calls", [])]
         elif recorded["kind"] == "tools":
-            messages += [_tool_message(r) for r in recorded["detail"]["results"]]
+            messages += [conversations.tool_message(r) for r in recorded["detail"]["results"]]
             pending = []
     while True:
         if pending:
             attempt.check()
-            messages += [_tool_message(r) for r in await _call_tools(attempt, pending, tools)]
+            messages += [conversations.tool_message(r) for r in await _call_tools(attempt, pending, tools)]
             pending = []
         attempt.check()
         if turns >= max_steps:
@@ -62,7 +61,7 @@ async def run(attempt: Attempt) -> dict[str, Any]:
             "cache": answer.get("cache"),
         }
         step = await attempt.checkpoint("model", detail, usage)
-        messages.append(_assistant(detail))
+        messages.append(conversations.assistant(detail))
         if not detail["tool_calls"]:
             return _output(answer["content"])
         pending = [{"step": step + 1, **c} for c in detail["tool_calls"]]
@@ -70,7 +69,7 @@ async def run(attempt: Attempt) -> dict[str, Any]:
 
 async def _agent(attempt: Attempt, agent_id: str | None) -> dict[str, Any]:
     if not agent_id:
-        return {"system_prompt": DEFAULT_SYSTEM, "model": {}, "tools": None, "max_steps": None}
+        return {"system_prompt": conversations.DEFAULT_SYSTEM, "model": {}, "tools": None, "max_steps": None}
     try:
         agent = await get_json(attempt, f"/v1/agents/{agent_id}")
     except PeerFailure as exc:
@@ -98,19 +97,6 @@ async def _tools(attempt: Attempt, agent_tools: list[str] | None) -> dict[str, d
             continue
         usable[name] = tool
     return usable
-
-
-def _opening(attempt: Attempt, agent: dict[str, Any]) -> list[dict[str, Any]]:
-    definition = attempt.definition
-    system = str(agent.get("system_prompt") or DEFAULT_SYSTEM)
-    task = f"Task: {definition.get('title', '')}"
-    if definition.get("instructions"):
-        task += f"\n\n{definition['instructions']}"
-    if attempt.input:
-        task += "\n\nInput:\n" + json.dumps(attempt.input, ensure_ascii=False, default=str)
-    if definition.get("output_schema"):
-        task += "\n\nAnswer with JSON matching this schema:\n" + json.dumps(definition["output_schema"])
-    return [{"role": "system", "content": system}, {"role": "user", "content": task}]
 
 
 async def _turn(
@@ -190,18 +176,6 @@ async def _one_call(attempt: Attempt, n: int, call: dict[str, Any], tools: dict[
         "duration_ms": made.get("duration_ms"),
         "replayed": made.get("replayed", False),
     }
-
-
-def _assistant(detail: dict[str, Any]) -> dict[str, Any]:
-    return {"role": "assistant", "content": detail.get("content") or "", "tool_calls": detail.get("tool_calls", [])}
-
-
-def _tool_message(result: dict[str, Any]) -> dict[str, Any]:
-    if result["status"] == "succeeded":
-        content = json.dumps(result.get("output"), ensure_ascii=False, default=str)
-    else:
-        content = json.dumps({"error": result.get("error")}, ensure_ascii=False, default=str)
-    return {"role": "tool", "tool_call_id": result["id"], "name": result["name"], "content": content[:100_000]}
 
 
 def _output(content: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ router = APIRouter(tags=["regression runs"])
 CaseStatus = Literal["pending", "passed", "failed", "error"]
 
 
-class Dataset(BaseModel):
+class EvalDataset(BaseModel):
     dataset_id: UUID
     name: str
     description: str
@@ -34,7 +34,7 @@ class Dataset(BaseModel):
     updated_at: datetime
 
 
-class DatasetSummary(BaseModel):
+class EvalDatasetSummary(BaseModel):
     dataset_id: UUID
     name: str
     description: str
@@ -44,11 +44,11 @@ class DatasetSummary(BaseModel):
     updated_at: datetime
 
 
-class DatasetCreate(DatasetFields):
+class EvalDatasetCreate(DatasetFields):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
 
 
-class DatasetChange(BaseModel):
+class EvalDatasetChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     description: str | None = Field(default=None, max_length=2000)
     instructions: str | None = Field(default=None, max_length=20_000)
@@ -119,9 +119,9 @@ class EvalRunDetail(EvalRun):
     cases: list[EvalRunCase]
 
 
-@router.post("/v1/eval-datasets", status_code=201, response_model=Dataset, summary="Create an evaluation dataset.")
-async def create_dataset(
-    body: DatasetCreate,
+@router.post("/v1/eval-datasets", status_code=201, response_model=EvalDataset, summary="Create an evaluation dataset.")
+async def create_eval_dataset(
+    body: EvalDatasetCreate,
     response: Response,
     principal: Annotated[Principal, Depends(require_scope("evaluations:write"))],
 ) -> dict[str, Any]:
@@ -133,8 +133,8 @@ async def create_dataset(
     return created
 
 
-@router.get("/v1/eval-datasets", response_model=Page[DatasetSummary], summary="List evaluation datasets.")
-async def list_datasets(
+@router.get("/v1/eval-datasets", response_model=Page[EvalDatasetSummary], summary="List evaluation datasets.")
+async def list_eval_datasets(
     principal: Annotated[Principal, Depends(require_scope("evaluations:read"))],
     page: Annotated[PageRequest, Depends(page_request)],
 ) -> dict[str, Any]:
@@ -143,39 +143,47 @@ async def list_datasets(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/v1/eval-datasets/{dataset_id}", response_model=Dataset, summary="Read an evaluation dataset.")
-async def get_dataset(
-    dataset_id: UUID, response: Response, principal: Annotated[Principal, Depends(require_scope("evaluations:read"))]
+@router.get("/v1/eval-datasets/{eval_dataset_id}", response_model=EvalDataset, summary="Read an evaluation dataset.")
+async def get_eval_dataset(
+    eval_dataset_id: UUID,
+    response: Response,
+    principal: Annotated[Principal, Depends(require_scope("evaluations:read"))],
 ) -> dict[str, Any]:
     """Read an evaluation dataset with its cases."""
-    found = await datasets.get(principal.tenant_id, dataset_id)
+    found = await datasets.get(principal.tenant_id, eval_dataset_id)
     set_etag(response, found["version"])
     return found
 
 
 @router.patch(
-    "/v1/eval-datasets/{dataset_id}", response_model=Dataset, summary="Change an evaluation dataset (If-Match)."
+    "/v1/eval-datasets/{eval_dataset_id}",
+    response_model=EvalDataset,
+    summary="Change an evaluation dataset (If-Match).",
 )
-async def change_dataset(
-    dataset_id: UUID,
-    body: DatasetChange,
+async def change_eval_dataset(
+    eval_dataset_id: UUID,
+    body: EvalDatasetChange,
     request: Request,
     response: Response,
     principal: Annotated[Principal, Depends(require_scope("evaluations:write"))],
 ) -> dict[str, Any]:
     """Change an evaluation dataset (a new version; runs keep the cases they ran)."""
     changes = body.model_dump(mode="json", exclude_unset=True)
-    changed = await datasets.change(principal.tenant_id, dataset_id, changes, expected_version(request))
+    changed = await datasets.change(principal.tenant_id, eval_dataset_id, changes, expected_version(request))
     set_etag(response, changed["version"])
     return changed
 
 
-@router.delete("/v1/eval-datasets/{dataset_id}", status_code=204, summary="Delete an evaluation dataset (If-Match).")
-async def delete_dataset(
-    dataset_id: UUID, request: Request, principal: Annotated[Principal, Depends(require_scope("evaluations:write"))]
+@router.delete(
+    "/v1/eval-datasets/{eval_dataset_id}", status_code=204, summary="Delete an evaluation dataset (If-Match)."
+)
+async def delete_eval_dataset(
+    eval_dataset_id: UUID,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_scope("evaluations:write"))],
 ) -> Response:
     """Delete an evaluation dataset (its regression runs stay)."""
-    await datasets.delete(principal.tenant_id, dataset_id, expected_version(request))
+    await datasets.delete(principal.tenant_id, eval_dataset_id, expected_version(request))
     return Response(status_code=204)
 
 
