@@ -235,12 +235,8 @@ def dev(
         asyncio.run(main())
 
 
-@app.command()
-def status(
-    url: Annotated[str | None, typer.Option(envvar="STRATA_API_URL", help="API base URL.")] = None,
-    key: Annotated[str | None, typer.Option(envvar="STRATA_API_KEY", help="API key.")] = None,
-) -> None:
-    """Every layer and its dependencies, as the running platform reports them."""
+def credentials(url: str | None, key: str | None) -> tuple[str, str]:
+    """The API URL and key: as given, else the running local cloud's (from `strata dev`'s session file)."""
     if url is None or key is None:
         path = session_file(project_root())
         if not path.is_file():
@@ -248,6 +244,16 @@ def status(
             raise typer.Exit(2)
         session = json.loads(path.read_text())
         url, key = url or session["api_url"], key or session["api_key"]
+    return url, key
+
+
+@app.command()
+def status(
+    url: Annotated[str | None, typer.Option(envvar="STRATA_API_URL", help="API base URL.")] = None,
+    key: Annotated[str | None, typer.Option(envvar="STRATA_API_KEY", help="API key.")] = None,
+) -> None:
+    """Every layer and its dependencies, as the running platform reports them."""
+    url, key = credentials(url, key)
     try:
         code, body = _api(url, "/v1/status", key)
     except (urllib.error.URLError, OSError) as exc:
@@ -322,3 +328,59 @@ def event_schemas(
 
 
 app.command("openapi")(openapi_command)
+
+
+@app.command("eval-gate")
+def eval_gate(
+    dataset: Annotated[str, typer.Option(help="The evaluation dataset's id.")],
+    agent: Annotated[str, typer.Option(help="The agent's id (run at the version it has now).")],
+    baseline: Annotated[str, typer.Option(help="A regression run's id, auto (the last passing one) or none.")] = "auto",
+    max_drop: Annotated[float, typer.Option(help="How far the score may fall below the baseline's.")] = 0.05,
+    min_score: Annotated[float | None, typer.Option(help="A floor the score must reach.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the run.")] = 3600,
+    url: Annotated[str | None, typer.Option(envvar="STRATA_API_URL", help="API base URL.")] = None,
+    key: Annotated[str | None, typer.Option(envvar="STRATA_API_KEY", help="API key.")] = None,
+) -> None:
+    """Run an agent over an evaluation dataset and gate on the result: exit 0 when the gate passes, 1 when not."""
+    url, key = credentials(url, key)
+    body: dict[str, Any] = {"dataset_id": dataset, "agent_id": agent, "baseline": baseline, "max_drop": max_drop,
+                            "timeout_s": int(min(max(timeout, 10), 86_400))}  # fmt: skip
+    if min_score is not None:
+        body["min_score"] = min_score
+    code, started = _api(url, "/v1/eval-runs", key, body)
+    if code != 202:
+        console.print(f"[red]the regression run was refused ({code}): {(started or {}).get('detail', started)}[/red]")
+        raise typer.Exit(2)
+    run_id = started["eval_run_id"]
+    deadline = time.monotonic() + timeout
+    run: dict[str, Any] = started
+    with console.status(f"regression run {run_id}") as shown:
+        while run["status"] != "completed":
+            if time.monotonic() > deadline:
+                console.print(f"[red]regression run {run_id} did not finish in {timeout:.0f} s[/red]")
+                raise typer.Exit(1)
+            time.sleep(1)
+            code, run = _api(url, f"/v1/eval-runs/{run_id}", key)
+            if code != 200:
+                console.print(f"[red]reading the regression run answered {code}: {run}[/red]")
+                raise typer.Exit(2)
+            shown.update(f"regression run {run_id}: {run['cases_done']}/{run['cases_total']} cases")
+    table = Table(title=f"Regression run {run_id} of agent v{run['agent_version']}")
+    for column in ("Case", "Status", "Score", "Baseline", "Change"):
+        table.add_column(column)
+    for case in run["cases"]:
+        table.add_row(
+            case["case_id"],
+            case["status"],
+            f"{case['score']:.3f}" if case["score"] is not None else "—",
+            f"{case['baseline_score']:.3f}" if case["baseline_score"] is not None else "—",
+            case["change"] or "—",
+        )
+    console.print(table)
+    delta = f", {run['delta']:+.3f} against the baseline" if run["delta"] is not None else ""
+    console.print(f"score {run['score']:.3f}, pass rate {run['pass_rate']:.0%}{delta}")
+    for reason in run["gate_reasons"]:
+        console.print(f"[red]- {reason}[/red]")
+    passed = run["gate"] == "passed"
+    console.print("[green]gate passed[/green]" if passed else "[red]gate failed[/red]")
+    raise typer.Exit(0 if passed else 1)

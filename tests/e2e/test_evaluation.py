@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from strata_cli.main import app
 from tests.e2e.conftest import Platform, Providers
 from tests.e2e.test_goals import GPT
 from tests.e2e.test_platform import assert_problem
@@ -324,6 +326,16 @@ async def test_a_regression_run_catches_a_worse_agent_version(platform: Platform
     assert await eventually(both_completed, "EvalRunCompleted for both runs") == ["failed", "passed"]
     listed = await platform.api.get("/v1/eval-runs", params={"dataset_id": dataset_id}, headers=headers)
     assert [r["eval_run_id"] for r in listed.json()["items"]] == [regressed["eval_run_id"], baseline["eval_run_id"]]
+    # and the CLI's gate, as a CI job would run it, fails too (the sloppy agent against the last passing run)
+    gate = await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        ["eval-gate", "--dataset", dataset_id, "--agent", agent["agent_id"], "--timeout", "90",
+         "--url", platform.cloud.front_url, "--key", headers["authorization"].removeprefix("Bearer ")],
+    )  # fmt: skip
+    assert gate.exit_code == 1, gate.output
+    assert "gate failed" in gate.output
+    assert "regressed" in gate.output
 
 
 async def test_bad_settings_datasets_and_regression_runs_are_refused(platform: Platform) -> None:

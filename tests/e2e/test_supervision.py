@@ -485,16 +485,22 @@ async def test_decisions_are_cached_per_policy_revision_and_a_change_is_seen_at_
         body = {"run_id": run_id, "task_id": "t", "step": step, "call_id": "c", "input": {"data": 1, "query": "@"}}
         return await platform.api.post("/v1/tools/json_query/invoke", json=body, headers=headers)
 
-    first, second = await call(0), await call(1)
-    assert "decision;dur=" in first.headers["server-timing"]
-    assert 'desc="cached"' in second.headers["server-timing"], second.headers["server-timing"]
-    assert first.json()["decision_id"] == second.json()["decision_id"]  # the same decision served the second call
+    # the cache is each execution environment's own: with several warm L03 workers, the first call each one takes
+    # asks, and a later call on the same worker is served from its cache
+    answers = [await call(0)]
+    assert "decision;dur=" in answers[0].headers["server-timing"]
+    while 'desc="cached"' not in answers[-1].headers["server-timing"] and len(answers) < 8:
+        answers.append(await call(len(answers)))
+    cached = answers[-1]
+    assert 'desc="cached"' in cached.headers["server-timing"], [a.headers["server-timing"] for a in answers]
+    asked = {a.json()["decision_id"] for a in answers[:-1]}
+    assert cached.json()["decision_id"] in asked  # a decision made earlier served it
     await _policy(
         platform, headers,
         '@reason("queries are off") forbid (principal, action == Strata::Action::"tool.invoke", '
         'resource == Strata::Tool::"json_query");',
     )  # fmt: skip
-    third = await call(2)
+    third = await call(len(answers))
     assert 'desc="asked"' in third.headers["server-timing"]
     assert (third.json()["status"], third.json()["error"]["kind"]) == ("failed", "denied")
     assert "queries are off" in third.json()["error"]["message"]
