@@ -52,25 +52,43 @@ class Finding:
         }
 
 
-def assess(value: float, baseline: list[float], rules: Anomalies) -> Finding | None:
+@dataclass(frozen=True)
+class Baseline:
+    """A series' recent normal samples, summarised (what `assess` compares a new sample with)."""
+
+    samples: int
+    mean: float
+    stdev: float
+    q1: float
+    q3: float
+
+    @classmethod
+    def of(cls, values: list[float]) -> Baseline:
+        """The same summary Postgres computes (population stdev; quartiles interpolated as percentile_cont)."""
+        if len(values) < 2:
+            only = values[0] if values else 0.0
+            return cls(len(values), only, 0.0, only, only)
+        mean = statistics.fmean(values)
+        q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+        return cls(len(values), mean, statistics.pstdev(values, mu=mean), q1, q3)
+
+
+def assess(value: float, baseline: Baseline | list[float], rules: Anomalies) -> Finding | None:
     """The finding when `value` is anomalous against `baseline` (None when normal or the baseline is too small)."""
-    n = len(baseline)
-    if n < rules.min_samples:
+    base = baseline if isinstance(baseline, Baseline) else Baseline.of(baseline)
+    if base.samples < rules.min_samples:
         return None
-    mean = statistics.fmean(baseline)
-    stdev = statistics.pstdev(baseline, mu=mean)
-    q1, _, q3 = statistics.quantiles(baseline, n=4, method="inclusive")
-    spread = q3 - q1
-    low, high = q1 - rules.iqr_k * spread, q3 + rules.iqr_k * spread
+    spread = base.q3 - base.q1
+    low, high = base.q1 - rules.iqr_k * spread, base.q3 + rules.iqr_k * spread
     if low <= value <= high:
         return None
     # a baseline with no spread puts any other value infinitely far away
-    unbounded = (value - mean) / stdev if stdev > 0 else math.copysign(math.inf, value - mean)
+    unbounded = (value - base.mean) / base.stdev if base.stdev > 0 else math.copysign(math.inf, value - base.mean)
     z = max(-Z_CAP, min(Z_CAP, unbounded))
     if abs(z) < rules.z_warning:
         return None
     severity = "critical" if abs(z) >= rules.z_critical else "warning"
-    return Finding(value, mean, stdev, z, low, high, n, severity)
+    return Finding(value, base.mean, base.stdev, z, low, high, base.samples, severity)
 
 
 async def record(
@@ -98,18 +116,29 @@ async def record(
     raised: list[AlertRaised] = []
     if not rules.enabled:
         return raised
-    for name in sorted({r["name"] for r in added} & set(rules.metrics)):
-        rows = await conn.fetch(
-            """SELECT value FROM metrics WHERE name = $1 AND subject = $2 AND source <> $3 AND NOT anomalous
-                   AND at > now() - make_interval(secs => $4)
-               ORDER BY at DESC LIMIT $5""",
-            name,
-            subject,
-            source,
-            float(rules.window_s),
-            rules.max_samples,
+    watched = sorted({r["name"] for r in added} & set(rules.metrics))
+    if not watched:
+        return raised
+    baselines = await conn.fetch(
+        """SELECT name, count(*) AS samples, avg(value) AS mean, coalesce(stddev_pop(value), 0) AS stdev,
+                  percentile_cont(0.25) WITHIN GROUP (ORDER BY value) AS q1,
+                  percentile_cont(0.75) WITHIN GROUP (ORDER BY value) AS q3
+           FROM (SELECT name, value, row_number() OVER (PARTITION BY name ORDER BY at DESC) AS newest
+                 FROM metrics WHERE name = ANY($1::text[]) AND subject = $2 AND source <> $3 AND NOT anomalous
+                     AND at > now() - make_interval(secs => $4)) recent
+           WHERE newest <= $5 GROUP BY name""",
+        watched,
+        subject,
+        source,
+        float(rules.window_s),
+        rules.max_samples,
+    )
+    for row in baselines:
+        name = row["name"]
+        base = Baseline(
+            int(row["samples"]), float(row["mean"]), float(row["stdev"]), float(row["q1"]), float(row["q3"])
         )
-        finding = assess(float(samples[name]), [float(r["value"]) for r in rows], rules)
+        finding = assess(float(samples[name]), base, rules)
         if finding is None:
             continue
         await conn.execute(

@@ -5,6 +5,7 @@ no samples in the window is left out and the others' weights are scaled up; comp
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -97,9 +98,20 @@ async def current(tenant_id: UUID, subject: str, settings: TenantEvaluationSetti
     return {"subject": subject, "window_s": settings.window_s, **computed}
 
 
+_checked: dict[tuple[UUID, str], float] = {}  # when this environment last looked at a subject's history
+
+
 async def snapshot_if_due(tenant_id: UUID, subject: str, settings: TenantEvaluationSettings) -> bool:
-    """Store the subject's score for the history, unless one was stored within the snapshot interval."""
+    """Store the subject's score for the history, unless one was stored within the snapshot interval (this
+    environment looks at most once an interval per subject, so a busy agent's tasks do not each ask)."""
     interval = evaluation_settings().evaluation_snapshot_interval_s
+    looked = time.monotonic()
+    last = _checked.get((tenant_id, subject))
+    if last is not None and looked - last < interval:
+        return False
+    if len(_checked) > 10_000:
+        _checked.clear()
+    _checked[(tenant_id, subject)] = looked
     recent = await db.fetch(
         "SELECT 1 FROM quality_scores WHERE subject = $1 AND computed_at > now() - make_interval(secs => $2) LIMIT 1",
         subject,

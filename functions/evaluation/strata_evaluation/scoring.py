@@ -21,7 +21,7 @@ from strata.events.supervision import PlanRejected
 from strata_evaluation import eval_runs, metrics, quality
 from strata_evaluation.checks import Verdicts, run_checks
 from strata_evaluation.judge import judge
-from strata_evaluation.settings import TenantEvaluationSettings, of_tenant
+from strata_evaluation.settings import TenantEvaluationSettings, for_scoring
 
 logger = Logger(child=True)
 
@@ -39,11 +39,12 @@ def subject_of(agent_id: UUID | None, tool: str | None) -> str:
 
 
 async def on_task_completed(event: TaskCompleted) -> None:
-    settings, _ = await of_tenant(event.tenant_id)
-    if await _evaluated(event):
-        return
+    settings = await for_scoring(event.tenant_id)
     verdicts, judged, denied = Verdicts(), None, 0
     is_agent = event.agent_id is not None
+    reads_peers = event.checked or is_agent
+    if reads_peers and await _evaluated(event):
+        return  # a redelivery: no second judge call or peer read (a plain task's insert is idempotent anyway)
     if event.checked or (is_agent and settings.judge == "always"):
         task = await peers.get_for_event(event, f"/v1/runs/{event.run_id}/tasks/{event.task_id}")
         verdicts = run_checks(event.output, task.get("output_schema"), task.get("success_criteria") or [])
@@ -157,7 +158,7 @@ async def _record_task(
 
 async def on_task_failed(event: TaskFailed) -> None:
     """A failed attempt counts against its subject's reliability."""
-    settings, _ = await of_tenant(event.tenant_id)
+    settings = await for_scoring(event.tenant_id)
     async with unit_of_work(event.tenant_id) as uow:
         await metrics.record(
             uow,

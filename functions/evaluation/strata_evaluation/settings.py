@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import time
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -24,6 +25,9 @@ class EvaluationSettings(Settings):
     evaluation_judge_max_tokens: int = Field(default=400, ge=50, le=8192)
     evaluation_snapshot_interval_s: float = Field(
         default=60.0, ge=0, description="Least time between two stored quality scores of one subject"
+    )
+    evaluation_settings_cache_s: float = Field(
+        default=10.0, ge=0, description="How long scoring uses a tenant's settings before reading them again"
     )
 
 
@@ -124,6 +128,23 @@ async def of_tenant(tenant_id: UUID) -> tuple[TenantEvaluationSettings, int]:
     if not rows:
         return TenantEvaluationSettings(), 0
     return TenantEvaluationSettings.model_validate(rows[0]["settings"]), int(rows[0]["version"])
+
+
+_cached: dict[UUID, tuple[float, TenantEvaluationSettings]] = {}
+
+
+async def for_scoring(tenant_id: UUID) -> TenantEvaluationSettings:
+    """The tenant's settings as scoring uses them: read at most every `evaluation_settings_cache_s` per execution
+    environment (a change reaches scoring within that time)."""
+    now = time.monotonic()
+    held = _cached.get(tenant_id)
+    if held is not None and now - held[0] < evaluation_settings().evaluation_settings_cache_s:
+        return held[1]
+    found, _ = await of_tenant(tenant_id)
+    if len(_cached) > 10_000:
+        _cached.clear()
+    _cached[tenant_id] = (now, found)
+    return found
 
 
 async def change(
