@@ -134,14 +134,17 @@ async def fetch_page(
     order_column: str = "created_at",
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Rows of `table` matching `where` (or all of a tenant's), newest first by (order_column, id), after
-    `request.cursor`. Table and column names are the caller's constants, never input."""
+    `request.cursor`; `columns` need not name the order column (it is selected either way). Table and column names
+    are the caller's constants, never input."""
     where = where if isinstance(where, Where) else Where(where)
     if request.cursor:
         ordered_at, row_id = decode_cursor(request.cursor)
         where.add(f"({order_column}, {id_column}) < ({{}}, {{}})", ordered_at, row_id)
     limit = where.bind(request.limit + 1)
+    if order_column not in (c.strip() for c in columns.split(",")):
+        columns = f"{columns}, {order_column}"
     rows = await db.fetch(
-        f"SELECT {columns}, {order_column} FROM {table} WHERE {where.sql} "  # noqa: S608 - constants and $n only
+        f"SELECT {columns} FROM {table} WHERE {where.sql} "  # noqa: S608 - constants and $n only
         f"ORDER BY {order_column} DESC, {id_column} DESC LIMIT {limit}",
         *where.args,
         tenant_id=where.tenant_id,

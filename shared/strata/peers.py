@@ -116,14 +116,27 @@ async def call(
         raise DependencyUnavailableError(f"{method} {path} failed: {type(exc).__name__}: {exc}") from exc
 
 
+class PeerStatusError(RuntimeError):
+    """A peer answered a read with something other than 200 (the status says what)."""
+
+    def __init__(self, path: str, status: int) -> None:
+        super().__init__(f"GET {path} answered {status}")
+        self.status = status
+
+
+async def get_json(path: str, *, tenant_id: UUID, correlation_id: str) -> dict[str, Any]:
+    """A peer's resource, read as the tenant; anything but 200 raises PeerStatusError."""
+    response = await call("GET", path, tenant_id=tenant_id, correlation_id=correlation_id)
+    if response.status_code != 200:
+        raise PeerStatusError(path, response.status_code)
+    found: dict[str, Any] = response.json()
+    return found
+
+
 async def get_for_event(event: Event, path: str) -> dict[str, Any]:
     """A peer's resource read by an event's consumer, as the event's tenant; anything but 200 raises, so the
     event is retried and then dead-lettered."""
-    response = await call("GET", path, tenant_id=event.tenant_id, correlation_id=event.correlation_id)
-    if response.status_code != 200:
-        raise RuntimeError(f"GET {path} answered {response.status_code}")
-    found: dict[str, Any] = response.json()
-    return found
+    return await get_json(path, tenant_id=event.tenant_id, correlation_id=event.correlation_id)
 
 
 def _param(value: Any) -> str:

@@ -68,7 +68,7 @@ async def list_page(
     tenant_id: UUID, page: PageRequest, status: str | None, detail_type: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     where = Where(tenant_id).add_if(status, "status = {}").add_if(detail_type, "detail_type = {}")
-    return await fetch_page("dead_letters", COLUMNS.replace(", created_at", ""), "dead_letter_id", where, page)
+    return await fetch_page("dead_letters", COLUMNS, "dead_letter_id", where, page)
 
 
 async def get(tenant_id: UUID, dead_letter_id: UUID) -> dict[str, Any]:

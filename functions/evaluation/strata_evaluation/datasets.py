@@ -83,7 +83,7 @@ def check(fields: dict[str, Any]) -> None:
 async def create(tenant_id: UUID, name: str, fields: DatasetFields) -> dict[str, Any]:
     from asyncpg import UniqueViolationError
 
-    values = fields.model_dump(mode="json")
+    values = fields.model_dump(mode="json", include=set(DatasetFields.model_fields))
     check(values)
     try:
         async with db.transaction(tenant_id) as conn:
@@ -118,7 +118,7 @@ async def get(tenant_id: UUID, dataset_id: UUID) -> dict[str, Any]:
 
 async def list_page(tenant_id: UUID, page: PageRequest) -> tuple[list[dict[str, Any]], str | None]:
     where = Where(tenant_id).add("deleted_at IS NULL")
-    return await fetch_page("eval_datasets", SUMMARY_COLUMNS + ", created_at", "dataset_id", where, page)
+    return await fetch_page("eval_datasets", SUMMARY_COLUMNS, "dataset_id", where, page)
 
 
 async def change(tenant_id: UUID, dataset_id: UUID, changes: dict[str, Any], expected: int | None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ regression alert; the gate's verdict is what a CI job waits for."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -126,12 +126,12 @@ async def start(
 
 
 async def _agent(tenant_id: UUID, correlation_id: str, agent_id: UUID) -> dict[str, Any]:
-    response = await peers.call("GET", f"/v1/agents/{agent_id}", tenant_id=tenant_id, correlation_id=correlation_id)
-    if response.status_code == 404:
-        raise InvalidInputError(f"no agent {agent_id}")
-    if response.status_code != 200:
-        raise RuntimeError(f"the agent registry answered {response.status_code}")
-    agent: dict[str, Any] = response.json()
+    try:
+        agent = await peers.get_json(f"/v1/agents/{agent_id}", tenant_id=tenant_id, correlation_id=correlation_id)
+    except peers.PeerStatusError as exc:
+        if exc.status == 404:
+            raise InvalidInputError(f"no agent {agent_id}") from exc
+        raise
     if agent.get("status") != "active":
         raise InvalidInputError(f"the agent {agent_id} is {agent.get('status')}; only an active agent can be run")
     return agent
@@ -202,64 +202,40 @@ async def _submit_case(event: EvalRunRequested, case_id: str, definition: dict[s
             )
             return
         detail = response.json().get("detail", "") if response.content else ""
+        refused = f"planning refused the case's goal ({response.status_code}): {str(detail)[:1500]}"
         await _settle(
             uow,
             Origin.of(event),
             "eval_run_id = $1 AND case_id = $2",
             [event.eval_run_id, case_id],
-            "error",
-            error=f"planning refused the case's goal ({response.status_code}): {str(detail)[:1500]}",
+            CaseOutcome("error", error=refused),
         )
 
 
-async def settle_case(
-    uow: UnitOfWork,
-    origin: Origin | Event,
-    goal_id: UUID | None,
-    status: str,
-    *,
-    run_id: UUID | None = None,
-    score: float = 0.0,
-    scores: dict[str, float] | None = None,
-    reasons: dict[str, str] | None = None,
-    output: Any = None,
-    error: str | None = None,
-    cost_micro_usd: int = 0,
-) -> None:
+@dataclass(frozen=True)
+class CaseOutcome:
+    """How a case of a regression run ended."""
+
+    status: str  # passed, failed or error
+    run_id: UUID | None = None
+    score: float = 0.0
+    scores: dict[str, float] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    output: Any = None
+    error: str | None = None
+    cost_micro_usd: int = 0
+
+
+async def settle_case(uow: UnitOfWork, origin: Origin | Event, goal_id: UUID | None, outcome: CaseOutcome) -> None:
     """Record the outcome of the case whose goal this is (nothing when the goal is no case's, or it settled)."""
-    if goal_id is None:
-        return
-    await _settle(
-        uow,
-        origin if isinstance(origin, Origin) else Origin.of(origin),
-        "goal_id = $1",
-        [goal_id],
-        status,
-        run_id=run_id,
-        score=score,
-        scores=scores,
-        reasons=reasons,
-        output=output,
-        error=error,
-        cost_micro_usd=cost_micro_usd,
-    )
+    if goal_id is not None:
+        await _settle(
+            uow, origin if isinstance(origin, Origin) else Origin.of(origin), "goal_id = $1", [goal_id], outcome
+        )
 
 
-async def _settle(
-    uow: UnitOfWork,
-    origin: Origin,
-    where: str,
-    args: list[Any],
-    status: str,
-    *,
-    run_id: UUID | None = None,
-    score: float = 0.0,
-    scores: dict[str, float] | None = None,
-    reasons: dict[str, str] | None = None,
-    output: Any = None,
-    error: str | None = None,
-    cost_micro_usd: int = 0,
-) -> None:
+async def _settle(uow: UnitOfWork, origin: Origin, where: str, args: list[Any], outcome: CaseOutcome) -> None:
+    """Settle the pending case `where` picks; the regression run finishes with its last case."""
     n = len(args)
     row = await uow.conn.fetchrow(
         f"""UPDATE eval_run_cases SET status = ${n + 1}, run_id = ${n + 2}, score = ${n + 3}, scores = ${n + 4},
@@ -267,14 +243,14 @@ async def _settle(
                    finished_at = now()
             WHERE {where} AND status = 'pending' RETURNING eval_run_id""",  # noqa: S608 - the callers' constant clauses
         *args,
-        status,
-        run_id,
-        score,
-        scores or {},
-        reasons or {},
-        output,
-        error,
-        cost_micro_usd,
+        outcome.status,
+        outcome.run_id,
+        outcome.score,
+        outcome.scores,
+        outcome.reasons,
+        outcome.output,
+        outcome.error,
+        outcome.cost_micro_usd,
     )
     if row is None:
         return
@@ -282,7 +258,7 @@ async def _settle(
         """UPDATE eval_runs SET cases_done = cases_done + 1, cost_micro_usd = cost_micro_usd + $2
            WHERE eval_run_id = $1 AND status = 'running' RETURNING cases_done, cases_total""",
         row["eval_run_id"],
-        cost_micro_usd,
+        outcome.cost_micro_usd,
     )
     if progress is not None and progress["cases_done"] >= progress["cases_total"]:
         await _finish(uow, origin, row["eval_run_id"])
@@ -420,7 +396,7 @@ async def list_page(
     tenant_id: UUID, page: PageRequest, dataset_id: UUID | None, agent_id: UUID | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     where = Where(tenant_id).add_if(dataset_id, "dataset_id = {}").add_if(agent_id, "agent_id = {}")
-    return await fetch_page("eval_runs", COLUMNS.replace(" created_at,", ""), "eval_run_id", where, page)
+    return await fetch_page("eval_runs", COLUMNS, "eval_run_id", where, page)
 
 
 async def expire_due() -> dict[str, int]:
@@ -445,8 +421,7 @@ async def expire_due() -> dict[str, int]:
                     origin,
                     "eval_run_id = $1 AND case_id = $2",
                     [item["eval_run_id"], case["case_id"]],
-                    "error",
-                    error="the case did not finish before the regression run's timeout",
+                    CaseOutcome("error", error="the case did not finish before the regression run's timeout"),
                 )
                 expired += 1
     if expired:

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 from aws_lambda_powertools import Logger
 
-from strata import peers
+from strata import db, peers
 from strata.events.envelope import Event
 from strata.events.evaluation import RunEvaluated, TaskEvaluated
 from strata.events.outbox import UnitOfWork, unit_of_work
@@ -20,6 +20,7 @@ from strata.events.runtime import RunCancelled, RunCompleted, RunFailed, TaskCom
 from strata.events.supervision import PlanRejected
 from strata_evaluation import eval_runs, metrics, quality
 from strata_evaluation.checks import Verdicts, run_checks
+from strata_evaluation.eval_runs import CaseOutcome
 from strata_evaluation.judge import judge
 from strata_evaluation.settings import TenantEvaluationSettings, for_scoring
 
@@ -68,8 +69,6 @@ async def on_task_completed(event: TaskCompleted) -> None:
 
 async def _evaluated(event: TaskCompleted) -> bool:
     """Whether this task was evaluated already (a redelivered event: nothing to do, and no second judge call)."""
-    from strata import db
-
     rows = await db.fetch(
         "SELECT 1 FROM evaluations WHERE subject_type = 'task' AND subject_id = $1 AND task_id = $2",
         event.run_id,
@@ -173,7 +172,6 @@ async def on_task_failed(event: TaskFailed) -> None:
 
 async def on_run_completed(event: RunCompleted) -> None:
     async with unit_of_work(event.tenant_id) as uow:
-        await _lock_run(uow, event.run_id)
         await uow.conn.execute(
             """INSERT INTO evaluations (evaluation_id, tenant_id, subject_type, subject_id, run_id, goal_id, status,
                    score, task_count, duration_ms, cost_micro_usd, output)
@@ -213,25 +211,22 @@ async def on_run_failed(event: RunFailed) -> None:
 async def on_run_cancelled(event: RunCancelled) -> None:
     """A cancelled run is not scored; a regression case it belonged to ends in error."""
     async with unit_of_work(event.tenant_id) as uow:
-        await eval_runs.settle_case(
-            uow, event, event.goal_id, "error", error=f"the run was cancelled by {event.cancelled_by}"
-        )
+        cancelled = CaseOutcome("error", error=f"the run was cancelled by {event.cancelled_by}")
+        await eval_runs.settle_case(uow, event, event.goal_id, cancelled)
 
 
 async def on_goal_rejected(event: GoalRejected) -> None:
     """A goal planning refused has no run; a regression case it belonged to ends in error."""
     async with unit_of_work(event.tenant_id) as uow:
-        await eval_runs.settle_case(
-            uow, event, event.goal_id, "error", error="planning refused the goal: " + "; ".join(event.reasons)
-        )
+        refused = CaseOutcome("error", error="planning refused the goal: " + "; ".join(event.reasons))
+        await eval_runs.settle_case(uow, event, event.goal_id, refused)
 
 
 async def on_plan_rejected(event: PlanRejected) -> None:
     """A plan supervision refused never runs; a regression case it belonged to ends in error."""
     async with unit_of_work(event.tenant_id) as uow:
-        await eval_runs.settle_case(
-            uow, event, event.goal_id, "error", error="supervision refused the plan: " + "; ".join(event.reasons)
-        )
+        refused = CaseOutcome("error", error="supervision refused the plan: " + "; ".join(event.reasons))
+        await eval_runs.settle_case(uow, event, event.goal_id, refused)
 
 
 async def _lock_run(uow: UnitOfWork, run_id: UUID) -> None:
@@ -317,10 +312,7 @@ async def _finish_run(uow: UnitOfWork, cause: Event, run_id: UUID, outcome: str)
     reasons = dict(case["reasons"]) if case else {}
     if outcome == "failed":
         reasons["completion"] = "the run failed"
-    await eval_runs.settle_case(
-        uow,
-        cause,
-        row["goal_id"],
+    settled = CaseOutcome(
         "passed" if passed else "failed",
         run_id=run_id,
         score=score,
@@ -329,3 +321,4 @@ async def _finish_run(uow: UnitOfWork, cause: Event, run_id: UUID, outcome: str)
         output=case["output"] if case else None,
         cost_micro_usd=int(row["cost_micro_usd"]),
     )
+    await eval_runs.settle_case(uow, cause, row["goal_id"], settled)

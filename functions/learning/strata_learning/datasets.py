@@ -190,7 +190,7 @@ async def get(tenant_id: UUID, dataset_id: UUID) -> dict[str, Any]:
 
 async def list_page(tenant_id: UUID, page: PageRequest) -> tuple[list[dict[str, Any]], str | None]:
     where = Where(tenant_id).add("deleted_at IS NULL")
-    return await fetch_page("datasets", COLUMNS.replace(", created_at", ""), "dataset_id", where, page)
+    return await fetch_page("datasets", COLUMNS, "dataset_id", where, page)
 
 
 async def versions(tenant_id: UUID, dataset_id: UUID, page: PageRequest) -> tuple[list[dict[str, Any]], str | None]:
@@ -207,13 +207,25 @@ async def versions(tenant_id: UUID, dataset_id: UUID, page: PageRequest) -> tupl
     return page_of([dict(r) for r in rows], page)
 
 
-async def version_examples(tenant_id: UUID, dataset_id: UUID, version: int, split: str | None) -> list[dict[str, Any]]:
-    """A version's examples with their splits (what an export writes), in a stable order."""
+async def version_examples(tenant_id: UUID, dataset_id: UUID, version: int) -> list[dict[str, Any]]:
+    """A version's examples with their splits and conversations (what an export writes), in a stable order."""
     rows = await db.fetch(
         """SELECT d.split, e.example_id, e.messages, e.output FROM dataset_examples d
            JOIN training_examples e ON e.example_id = d.example_id
-           WHERE d.dataset_id = $1 AND d.version = $2 AND ($3::text IS NULL OR d.split = $3)
+           WHERE d.dataset_id = $1 AND d.version = $2
            ORDER BY d.split, e.example_id""",
+        dataset_id,
+        version,
+        tenant_id=tenant_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def version_members(tenant_id: UUID, dataset_id: UUID, version: int, split: str | None) -> list[dict[str, Any]]:
+    """A version's example ids with their splits (the membership alone, without the conversations)."""
+    rows = await db.fetch(
+        """SELECT example_id, split FROM dataset_examples
+           WHERE dataset_id = $1 AND version = $2 AND ($3::text IS NULL OR split = $3) ORDER BY split, example_id""",
         dataset_id,
         version,
         split,

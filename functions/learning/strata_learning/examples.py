@@ -36,41 +36,29 @@ class Conversation:
     agent_id: UUID | None
 
 
-class PeerReadError(RuntimeError):
-    """A peer answered something other than 200 while building a conversation."""
-
-    def __init__(self, path: str, status: int) -> None:
-        super().__init__(f"GET {path} answered {status}")
-        self.status = status
-
-
-async def read_peer(tenant_id: UUID, correlation_id: str, path: str) -> dict[str, Any]:
-    response = await peers.call("GET", path, tenant_id=tenant_id, correlation_id=correlation_id)
-    if response.status_code != 200:
-        raise PeerReadError(path, response.status_code)
-    found: dict[str, Any] = response.json()
-    return found
-
-
 async def conversation(
     tenant_id: UUID, correlation_id: str, run_id: UUID, task_id: str, answer: Any = None
 ) -> Conversation:
     """The task's conversation in its last attempt, read from the runtime (L02) and the agent (L01); with `answer`,
     the model's final turn is replaced by it (a correction)."""
-    task = await read_peer(tenant_id, correlation_id, f"/v1/runs/{run_id}/tasks/{task_id}")
+    task = await peers.get_json(
+        f"/v1/runs/{run_id}/tasks/{task_id}", tenant_id=tenant_id, correlation_id=correlation_id
+    )
     if task["kind"] != "agent":
         raise InvalidInputError(f"task {task_id} is a tool task; only an agent task's conversation can be learned")
     system = None
     if task.get("agent_id"):
-        agent = await read_peer(tenant_id, correlation_id, f"/v1/agents/{task['agent_id']}")
+        agent = await peers.get_json(
+            f"/v1/agents/{task['agent_id']}", tenant_id=tenant_id, correlation_id=correlation_id
+        )
         system = agent.get("system_prompt")
     steps: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        page = await read_peer(
-            tenant_id,
-            correlation_id,
+        page = await peers.get_json(
             f"/v1/runs/{run_id}/tasks/{task_id}/steps?limit=200" + (f"&cursor={cursor}" if cursor else ""),
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
         )
         steps += [s for s in page["items"] if s["attempt"] == task["attempt"]]
         cursor = page.get("next_cursor")
@@ -94,12 +82,9 @@ def content_hash(messages: list[dict[str, Any]]) -> str:
 
 
 async def on_run_evaluated(event: RunEvaluated) -> None:
-    """Keep the conversations of a run that passed its gates as training examples (once, however often the event
-    comes)."""
-    settings = learning_settings()
-    if event.outcome != "completed" or not event.passed or event.policy_violations:
-        return
-    if event.score < settings.learning_min_score:
+    """Keep the conversations of a run that passed its gates (see consumers) and scored at least the minimum as
+    training examples (once, however often the event comes)."""
+    if event.score < learning_settings().learning_min_score:
         return
     disliked = await db.fetch(
         "SELECT 1 FROM feedback WHERE run_id = $1 AND rating <= $2 LIMIT 1",
@@ -180,4 +165,4 @@ async def list_page(
     tenant_id: UUID, page: PageRequest, run_id: UUID | None, status: str | None, source: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     where = Where(tenant_id).add_if(run_id, "run_id = {}").add_if(status, "status = {}").add_if(source, "source = {}")
-    return await fetch_page("training_examples", COLUMNS.replace(", created_at", ""), "example_id", where, page)
+    return await fetch_page("training_examples", COLUMNS, "example_id", where, page)

@@ -87,7 +87,7 @@ async def export(tenant_id: UUID, dataset_id: UUID, version: int, fmt: str, by: 
     """Write the version's splits in `fmt` to S3 and record the export."""
     await datasets.get(tenant_id, dataset_id)
     await datasets.version_of(tenant_id, dataset_id, version)
-    rows = await datasets.version_examples(tenant_id, dataset_id, version, None)
+    rows = await datasets.version_examples(tenant_id, dataset_id, version)
     if not rows:
         raise InvalidInputError(f"version {version} of the dataset has no examples to export")
     to_record = FORMATS[fmt]
@@ -127,7 +127,7 @@ async def export(tenant_id: UUID, dataset_id: UUID, version: int, fmt: str, by: 
 async def exports_of(tenant_id: UUID, dataset_id: UUID, page: PageRequest) -> tuple[list[dict[str, Any]], str | None]:
     await datasets.get(tenant_id, dataset_id)
     where = Where(tenant_id).add("dataset_id = {}", dataset_id)
-    return await fetch_page("dataset_exports", EXPORT_COLUMNS.replace(", created_at", ""), "export_id", where, page)
+    return await fetch_page("dataset_exports", EXPORT_COLUMNS, "export_id", where, page)
 
 
 async def start_fine_tune(
@@ -232,4 +232,4 @@ async def fine_tune(tenant_id: UUID, job_id: UUID) -> dict[str, Any]:
 
 
 async def fine_tunes(tenant_id: UUID, page: PageRequest) -> tuple[list[dict[str, Any]], str | None]:
-    return await fetch_page("fine_tune_jobs", JOB_COLUMNS.replace(", created_at", ""), "job_id", tenant_id, page)
+    return await fetch_page("fine_tune_jobs", JOB_COLUMNS, "job_id", tenant_id, page)

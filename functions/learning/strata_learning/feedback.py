@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
-from strata import db
+from strata import db, peers
 from strata.errors import InvalidInputError, NotFoundError
 from strata.pagination import PageRequest, Where, fetch_page
 from strata_learning import examples
-from strata_learning.examples import NEGATIVE_RATING, PeerReadError
+from strata_learning.examples import NEGATIVE_RATING
 
 COLUMNS = "feedback_id, subject_type, run_id, task_id, rating, label, comment, correction, given_by, created_at"
 
@@ -35,8 +35,8 @@ async def give(
             found = await examples.conversation(tenant_id, correlation_id, run_id, task_id, answer=correction)
         else:
             path = f"/v1/runs/{run_id}/tasks/{task_id}" if task_id else f"/v1/runs/{run_id}"
-            await examples.read_peer(tenant_id, correlation_id, path)
-    except PeerReadError as exc:
+            await peers.get_json(path, tenant_id=tenant_id, correlation_id=correlation_id)
+    except peers.PeerStatusError as exc:
         if exc.status == 404:
             raise NotFoundError(f"no run {run_id}" + (f" with a task {task_id!r}" if task_id else "")) from exc
         raise
@@ -93,4 +93,4 @@ async def get(tenant_id: UUID, feedback_id: UUID) -> dict[str, Any]:
 
 async def list_page(tenant_id: UUID, page: PageRequest, run_id: UUID | None) -> tuple[list[dict[str, Any]], str | None]:
     where = Where(tenant_id).add_if(run_id, "run_id = {}")
-    return await fetch_page("feedback", COLUMNS.replace(", created_at", ""), "feedback_id", where, page)
+    return await fetch_page("feedback", COLUMNS, "feedback_id", where, page)

@@ -103,11 +103,9 @@ def _slot(task: dict[str, Any], value: Any, name: str) -> tuple[dict[str, Any], 
 
 
 async def on_run_evaluated(event: RunEvaluated) -> None:
-    """Learn a template from a run that completed, passed and scored at least the proposing threshold, whose plan
-    was made by the model (a template's or a given plan teaches nothing new)."""
+    """Learn a template from a run that passed its gates (see consumers) and scored at least the proposing
+    threshold, whose plan was made by the model (a template's or a given plan teaches nothing new)."""
     settings = learning_settings()
-    if event.outcome != "completed" or not event.passed or event.policy_violations:
-        return
     if event.score < settings.learning_template_propose_score or event.goal_id is None or event.plan_id is None:
         return
     plan = await peers.get_for_event(event, f"/v1/plans/{event.plan_id}")

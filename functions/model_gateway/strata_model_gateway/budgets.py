@@ -311,7 +311,7 @@ async def get(tenant_id: UUID, budget_id: UUID) -> dict[str, Any]:
 
 async def list_page(tenant_id: UUID, page: PageRequest) -> tuple[list[dict[str, Any]], str | None]:
     rows, next_cursor = await fetch_page(
-        "budgets", COLUMNS.replace(", created_at", ""), "budget_id", Where(tenant_id).add("deleted_at IS NULL"), page
+        "budgets", COLUMNS, "budget_id", Where(tenant_id).add("deleted_at IS NULL"), page
     )
     return await with_spend(tenant_id, rows), next_cursor
 

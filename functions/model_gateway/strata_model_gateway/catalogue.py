@@ -145,7 +145,7 @@ async def get(tenant_id: UUID, model_id: UUID) -> Entry:
 async def list_page(tenant_id: UUID, page: PageRequest) -> tuple[list[dict[str, Any]], str | None]:
     """The tenant's own entries, newest first, cursor paged; the platform's come first on the first page."""
     where = Where(tenant_id).add("deleted_at IS NULL")
-    rows, next_cursor = await fetch_page("models", COLUMNS.replace(", created_at", ""), "model_id", where, page)
+    rows, next_cursor = await fetch_page("models", COLUMNS, "model_id", where, page)
     items = [{**_entry(r).model_dump(), "created_at": r["created_at"], "updated_at": r["updated_at"]} for r in rows]
     if page.cursor is None:
         items = [{**e.model_dump(), "created_at": None, "updated_at": None} for e in platform_entries()] + items

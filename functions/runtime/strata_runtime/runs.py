@@ -52,6 +52,11 @@ TASK_COLUMNS = (
     " dispatched_at, lease_until, invocations, input_tokens, output_tokens, cost_micro_usd, model_ms, tool_ms,"
     " first_started_at, started_at, finished_at, approval_id"
 )
+# a task as the API shows it: its row and how many steps it has recorded
+TASK_VIEW = (
+    f"SELECT {TASK_COLUMNS}, (SELECT count(*) FROM task_steps s WHERE s.run_id = t.run_id "  # noqa: S608
+    "AND s.task_id = t.task_id) AS steps FROM task_executions t"
+)
 TERMINAL_RUN = ("completed", "failed", "cancelled")
 SUSPENDED_BY = "supervision: suspended"  # who paused a run for the kill switch (lifting it resumes such runs)
 UNSIGNED = "the plan's signature does not verify: it changed after planning signed it"
@@ -701,23 +706,14 @@ async def get(tenant_id: UUID, run_id: UUID) -> dict[str, Any]:
         run = await conn.fetchrow(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1", run_id)  # noqa: S608
         if run is None:
             raise NotFoundError(f"no run {run_id}")
-        tasks = await conn.fetch(
-            f"SELECT {TASK_COLUMNS}, (SELECT count(*) FROM task_steps s WHERE s.run_id = t.run_id "  # noqa: S608
-            "AND s.task_id = t.task_id) AS steps FROM task_executions t WHERE run_id = $1 ORDER BY task_id",
-            run_id,
-        )
+        tasks = await conn.fetch(f"{TASK_VIEW} WHERE run_id = $1 ORDER BY task_id", run_id)
     return {**dict(run), "tasks": [_task_view(t) for t in tasks]}
 
 
 async def get_task(tenant_id: UUID, run_id: UUID, task_id: str) -> dict[str, Any]:
     """One task of a run with what its plan asked of it (instructions, output schema, success criteria, rubric)."""
     async with db.transaction(tenant_id) as conn:
-        row = await conn.fetchrow(
-            f"SELECT {TASK_COLUMNS}, (SELECT count(*) FROM task_steps s WHERE s.run_id = t.run_id "  # noqa: S608
-            "AND s.task_id = t.task_id) AS steps FROM task_executions t WHERE run_id = $1 AND task_id = $2",
-            run_id,
-            task_id,
-        )
+        row = await conn.fetchrow(f"{TASK_VIEW} WHERE run_id = $1 AND task_id = $2", run_id, task_id)
     if row is None:
         raise NotFoundError(f"run {run_id} has no task {task_id!r}")
     definition = row["definition"]

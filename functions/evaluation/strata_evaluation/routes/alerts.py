@@ -55,7 +55,7 @@ async def list_alerts(
 ) -> dict[str, Any]:
     """List alerts, newest first (filter by status and kind)."""
     where = Where(principal.tenant_id).add_if(status, "status = {}").add_if(kind, "kind = {}")
-    items, next_cursor = await fetch_page("alerts", COLUMNS.replace(" created_at,", ""), "alert_id", where, page)
+    items, next_cursor = await fetch_page("alerts", COLUMNS, "alert_id", where, page)
     return {"items": items, "next_cursor": next_cursor}
 
 

@@ -61,8 +61,7 @@ async def list_evaluations(
         .add_if(subject_type, "subject_type = {}")
         .add_if(passed, "passed = {}")
     )
-    columns = EVALUATION_COLUMNS.replace(", created_at", "")
-    items, next_cursor = await fetch_page("evaluations", columns, "evaluation_id", where, page)
+    items, next_cursor = await fetch_page("evaluations", EVALUATION_COLUMNS, "evaluation_id", where, page)
     return {"items": items, "next_cursor": next_cursor}
 
 

@@ -126,8 +126,7 @@ async def create_eval_dataset(
     principal: Annotated[Principal, Depends(require_scope("evaluations:write"))],
 ) -> dict[str, Any]:
     """Create an evaluation dataset (every case must be scorable; case ids unique)."""
-    fields = DatasetFields.model_validate(body.model_dump(exclude={"name"}))
-    created = await datasets.create(principal.tenant_id, body.name, fields)
+    created = await datasets.create(principal.tenant_id, body.name, body)
     set_etag(response, created["version"])
     response.headers["Location"] = f"/v1/eval-datasets/{created['dataset_id']}"
     return created

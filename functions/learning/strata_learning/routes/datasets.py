@@ -182,8 +182,7 @@ async def version_examples(
 ) -> list[dict[str, Any]]:
     """A dataset version's examples with their splits (optionally one split)."""
     await datasets.version_of(principal.tenant_id, dataset_id, version)
-    rows = await datasets.version_examples(principal.tenant_id, dataset_id, version, split)
-    return [{"example_id": r["example_id"], "split": r["split"]} for r in rows]
+    return await datasets.version_members(principal.tenant_id, dataset_id, version, split)
 
 
 @router.post(
