@@ -163,7 +163,7 @@ async def on_task_failed(event: TaskFailed) -> None:
             uow,
             event.tenant_id,
             event.correlation_id,
-            subject_of(event.agent_id, None),
+            subject_of(event.agent_id, event.tool),
             f"{event.run_id}/{event.task_id}/{event.attempt}",
             {"task.succeeded": 0.0},
             settings.anomalies,

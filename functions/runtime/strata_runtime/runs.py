@@ -406,7 +406,7 @@ class _Run:
                           not_before = now() + make_interval(secs => $5), dispatched_at = now(),
                           lease_owner = NULL, lease_until = NULL, first_started_at = NULL
                    WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND status = 'running'
-                   RETURNING attempt, definition->>'agent_id' AS agent_id""",
+                   RETURNING attempt, definition->>'agent_id' AS agent_id, definition->>'tool' AS tool""",
                 self.run_id,
                 task_id,
                 attempt,
@@ -415,7 +415,7 @@ class _Run:
             )
             if row is None:
                 return False
-            await self.uow.emit(self._failed(task_id, attempt, row["agent_id"], error, retryable=True))
+            await self.uow.emit(self._failed(task_id, attempt, row, error, retryable=True))
             await self.uow.emit(self.event(TaskReady, task_id=task_id, attempt=row["attempt"]))
             return True
         run = await self.lock()
@@ -423,7 +423,7 @@ class _Run:
             """UPDATE task_executions SET status = 'failed', error = $4, finished_at = now(),
                       lease_owner = NULL, lease_until = NULL
                WHERE run_id = $1 AND task_id = $2 AND attempt = $3 AND status IN ('running', 'pending', 'queued')
-               RETURNING task_id, definition->>'agent_id' AS agent_id""",
+               RETURNING task_id, definition->>'agent_id' AS agent_id, definition->>'tool' AS tool""",
             self.run_id,
             task_id,
             attempt,
@@ -431,7 +431,7 @@ class _Run:
         )
         if row is None:
             return False
-        await self.uow.emit(self._failed(task_id, attempt, row["agent_id"], error, retryable=False))
+        await self.uow.emit(self._failed(task_id, attempt, row, error, retryable=False))
         await self.conn.execute(
             """WITH RECURSIVE downstream(task_id) AS (
                    SELECT task_id FROM task_executions WHERE run_id = $1 AND $2 = ANY(depends_on)
@@ -451,13 +451,15 @@ class _Run:
         return True
 
     def _failed(
-        self, task_id: str, attempt: int, agent_id: str | None, error: dict[str, Any], retryable: bool
+        self, task_id: str, attempt: int, doer: Mapping[str, Any], error: dict[str, Any], retryable: bool
     ) -> TaskFailed:
+        """TaskFailed for an attempt; `doer`: the failed task's agent_id and tool."""
         return self.event(
             TaskFailed,
             task_id=task_id,
             attempt=attempt,
-            agent_id=agent_id,
+            agent_id=doer["agent_id"],
+            tool=doer["tool"],
             error_type=str(error.get("type", "error"))[:200],
             error=str(error.get("message", ""))[:2000],
             retryable=retryable,

@@ -71,6 +71,7 @@ class TaskFailed(Event):
     task_id: TaskKey
     attempt: int = Field(ge=1, le=100)
     agent_id: UUID | None = None
+    tool: str | None = Field(default=None, max_length=200, description="For a tool task: the tool")
     error_type: str = Field(max_length=200)
     error: Reason
     retryable: bool
