@@ -2,12 +2,14 @@
 plan gate, and run by L02 to completion with real tool calls (python in its sandbox, http_request against a
 loopback server) and outputs bound into later tasks' inputs; an agent task's loop of model turns and tool calls
 against a scripted OpenAI-compatible server; failures retried then failing the run and blocking dependents;
-pause, resume and cancel; the run readable with every task's state and steps."""
+pause, resume and cancel; an operator's retry of a failed task reopening the run; the run readable with every
+task's state and steps, and revalidated by ETag."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -85,6 +87,34 @@ async def finished_run(
     assert goal["run_id"], goal
     run: dict[str, Any] = (await platform.api.get(f"/v1/runs/{goal['run_id']}", headers=headers)).json()
     return run
+
+
+async def until(
+    platform: Platform,
+    headers: dict[str, str],
+    path: str,
+    wanted: Callable[[dict[str, Any]], bool],
+    params: dict[str, Any] | None = None,
+    timeout_s: float = 60,
+) -> dict[str, Any]:
+    """GET `path` until its JSON is what is `wanted` (events are archived, goals and scores follow, asynchronously)."""
+    found: dict[str, Any] = {}
+    for _ in range(int(timeout_s * 10)):
+        found = (await platform.api.get(path, params=params, headers=headers)).json()
+        if wanted(found):
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{path} never became what was wanted: {found}")
+
+
+async def run_events(
+    platform: Platform, headers: dict[str, str], run_id: str, detail_type: str, count: int
+) -> list[dict[str, Any]]:
+    """The run's `count` events of one type, oldest first, once the event log has archived them all."""
+    params = {"aggregate_type": "run", "aggregate_id": run_id, "detail_type": detail_type, "limit": 100}
+    found = await until(platform, headers, "/v1/events", lambda page: len(page["items"]) >= count, params)
+    assert len(found["items"]) == count, found["items"]
+    return sorted(found["items"], key=lambda e: e["occurred_at"])
 
 
 def tasks_by_id(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -544,3 +574,180 @@ async def test_each_attempt_has_the_whole_task_timeout(platform: Platform, provi
     slow = tasks_by_id(run)["slow"]
     assert (run["status"], slow["attempt"], slow["error"]["type"]) == ("failed", 2, "timeout"), outcome(run)
     assert len(providers.openai.requests) == 2  # the second attempt got its own second, and used it
+
+
+async def test_an_operator_retries_a_failed_task_and_the_reopened_run_completes_and_is_scored_again(
+    platform: Platform, tool_target: ToolTarget
+) -> None:
+    # GIVEN a run whose fetch fails at once (the tenant has not allowed the host yet), blocking the task after it,
+    # while a slow independent task is still running (the failure cancels it)
+    headers = await tenant(platform)
+    data = f"/data-{uuid.uuid4().hex[:6]}"
+    goal_id = await run_template(
+        platform,
+        headers,
+        [
+            {"task_id": "fetch", "title": "Fetch", "kind": "tool", "tool": "http_request",
+             "input": {"url": f"{tool_target.url}{data}"}, "retry": {"max_attempts": 1}},
+            {"task_id": "total", "title": "Add the scores", "kind": "tool", "tool": "python", "depends_on": ["fetch"],
+             "input": {"code": "result = sum(i['score'] for i in inputs['items'])",
+                       "inputs": {"items": {"$from": "fetch", "path": "json.items"}}}},
+            {"task_id": "slow", "title": "Slow", "kind": "tool", "tool": "python",
+             "input": {"code": "import time\ntime.sleep(2)\nresult = 'slept'"}},
+        ],
+    )  # fmt: skip
+    failed = await finished_run(platform, headers, goal_id)
+    run_id = failed["run_id"]
+    tasks = tasks_by_id(failed)
+    assert failed["status"] == "failed", outcome(failed)
+    assert (tasks["fetch"]["status"], tasks["fetch"]["error"]["type"]) == ("failed", "tool_denied")
+    assert (tasks["total"]["status"], tasks["slow"]["status"]) == ("blocked", "cancelled")
+    await run_events(platform, headers, run_id, "RunEvaluated", 1)  # L06 scored the failure
+
+    # WHEN the operator allows the host and retries the failed task
+    allowed = await platform.api.patch(
+        "/v1/tools/http_request", json={"config": {"allowed_hosts": [tool_target.host]}}, headers=headers
+    )
+    assert allowed.status_code == 200, allowed.text
+    retried = await platform.api.post(
+        f"/v1/runs/{run_id}/tasks/fetch/retry", json={"reason": "host allowed now"}, headers=headers
+    )
+
+    # THEN the run is running again, the task on its next attempt with a fresh budget
+    assert retried.status_code == 200, retried.text
+    reopened = retried.json()
+    assert (reopened["status"], reopened["error"], reopened["finished_at"]) == ("running", None, None)
+    fetch = tasks_by_id(reopened)["fetch"]
+    assert (fetch["attempt"], fetch["attempt_base"], fetch["max_attempts"]) == (2, 1, 1)
+
+    # AND the run completes: the blocked task ran with the new output, the cancelled one resumed its attempt
+    done = await until(platform, headers, f"/v1/runs/{run_id}", lambda run: run["status"] in FINISHED)
+    assert done["status"] == "completed", outcome(done)
+    tasks = tasks_by_id(done)
+    assert tasks["total"]["output"]["result"] == 10
+    assert (tasks["slow"]["output"]["result"], tasks["slow"]["attempt"]) == ("slept", 1)
+    assert (tasks["fetch"]["attempt"], tasks["fetch"]["error"]) == (2, None)
+    assert tool_target.hits[data] == 1  # the denied attempt reached nothing; the retry, once
+    steps = (await platform.api.get(f"/v1/runs/{run_id}/tasks/fetch/steps", headers=headers)).json()["items"]
+    assert [(s["attempt"], s["detail"]["status"]) for s in steps] == [(1, "failed"), (2, "succeeded")]
+
+    # AND the goal completed, with no failure left in its reasons
+    goal = await until(platform, headers, f"/v1/goals/{goal_id}", lambda g: g["status"] == "completed")
+    assert goal["reasons"] == []
+
+    # AND the reopening is in the event log, and L06 scored the run again: its evaluation is of the completed end
+    [event] = await run_events(platform, headers, run_id, "RunReopened", 1)
+    assert {k: event["detail"][k] for k in ("task_id", "reason", "reopened_by", "goal_id")} == {
+        "task_id": "fetch",
+        "reason": "host allowed now",
+        "reopened_by": reopened["requested_by"],
+        "goal_id": goal_id,
+    }
+    evaluated = await run_events(platform, headers, run_id, "RunEvaluated", 2)
+    assert [e["detail"]["outcome"] for e in evaluated] == ["failed", "completed"]
+    runs_scores = await platform.api.get(
+        "/v1/evaluations", params={"run_id": run_id, "subject_type": "run"}, headers=headers
+    )
+    [evaluation] = runs_scores.json()["items"]
+    assert (evaluation["status"], evaluation["output"]["outcome"], evaluation["task_count"]) == ("done", "completed", 3)
+    assert (evaluation["passed"], evaluation["score"], evaluation["scores"]["completion"]) == (True, 1.0, 1.0)
+    assert (
+        evaluated[1]["detail"]["evaluation_id"]
+        == evaluation["evaluation_id"]
+        != evaluated[0]["detail"]["evaluation_id"]
+    )
+
+
+async def test_a_retry_gets_a_fresh_attempt_budget_and_only_a_failed_runs_failed_task_can_be_retried(
+    platform: Platform,
+) -> None:
+    headers = await tenant(platform)
+    goal_id = await run_template(
+        platform,
+        headers,
+        [
+            {"task_id": "ok", "title": "Fine", "kind": "tool", "tool": "text",
+             "input": {"operation": "upper", "text": "x"}},
+            {"task_id": "boom", "title": "Fails", "kind": "tool", "tool": "python", "depends_on": ["ok"],
+             "input": {"code": "raise RuntimeError('no luck')"}, "retry": {"max_attempts": 2, "backoff_s": 0.1}},
+        ],
+    )  # fmt: skip
+    failed = await finished_run(platform, headers, goal_id)
+    run_id = failed["run_id"]
+    assert (failed["status"], tasks_by_id(failed)["boom"]["attempt"]) == ("failed", 2), outcome(failed)
+    url = f"/v1/runs/{run_id}/tasks/boom/retry"
+
+    # a task that did not fail, a task or run that is not there, another tenant, and bad bodies are refused
+    assert (
+        "completed"
+        in assert_problem(await platform.api.post(f"/v1/runs/{run_id}/tasks/ok/retry", headers=headers), 409)["detail"]
+    )
+    assert_problem(await platform.api.post(f"/v1/runs/{run_id}/tasks/nope/retry", headers=headers), 404)
+    assert_problem(await platform.api.post(f"/v1/runs/{uuid.uuid4()}/tasks/boom/retry", headers=headers), 404)
+    assert_problem(await platform.api.post(url, headers=await tenant(platform)), 404)
+    assert_problem(await platform.api.post(url, json={"reason": "x", "force": True}, headers=headers), 422)
+    assert_problem(await platform.api.post(url, json={"reason": "x" * 2001}, headers=headers), 422)
+
+    # WHEN two operators retry it at once: one reopens the run, the other finds it running
+    answers = await asyncio.gather(*(platform.api.post(url, headers=headers) for _ in range(2)))
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+
+    # THEN the task gets max_attempts (2) more attempts, not one, and the run fails again when they fail
+    again = await until(platform, headers, f"/v1/runs/{run_id}", lambda run: run["status"] in FINISHED)
+    boom = tasks_by_id(again)["boom"]
+    assert (again["status"], boom["status"], boom["attempt"], boom["attempt_base"]) == ("failed", "failed", 4, 2)
+    steps = (await platform.api.get(f"/v1/runs/{run_id}/tasks/boom/steps", headers=headers)).json()["items"]
+    assert [s["attempt"] for s in steps] == [1, 2, 3, 4]
+
+    # AND L06 scored each end: the run's one evaluation is of the second failure
+    evaluated = await run_events(platform, headers, run_id, "RunEvaluated", 2)
+    assert [e["detail"]["outcome"] for e in evaluated] == ["failed", "failed"]
+    runs_scores = await platform.api.get(
+        "/v1/evaluations", params={"run_id": run_id, "subject_type": "run"}, headers=headers
+    )
+    [evaluation] = runs_scores.json()["items"]
+    assert evaluation["evaluation_id"] == evaluated[1]["detail"]["evaluation_id"]
+    assert (evaluation["status"], evaluation["passed"], evaluation["score"]) == ("done", False, 0.0)
+    [event] = await run_events(platform, headers, run_id, "RunReopened", 1)
+    assert event["detail"]["task_id"] == "boom"
+
+
+async def test_a_run_is_revalidated_by_etag_and_a_cancelled_run_is_never_reopened(platform: Platform) -> None:
+    headers = await tenant(platform)
+    slow = {"code": "import time\ntime.sleep(2)\nresult = 1"}
+    goal_id = await run_template(
+        platform,
+        headers,
+        [
+            {"task_id": "a", "title": "A", "kind": "tool", "tool": "python", "input": slow},
+            {"task_id": "b", "title": "B", "kind": "tool", "tool": "python", "input": slow, "depends_on": ["a"]},
+        ],
+    )
+    run_id = (await run_of(platform, headers, goal_id))["run_id"]
+    url = f"/v1/runs/{run_id}"
+    running = await platform.api.get(url, headers=headers)
+    assert running.status_code == 200, running.text
+    first = running.headers["etag"]
+    assert first.startswith('"')
+    assert "no-cache" in running.headers["cache-control"]
+
+    # WHEN the run changes (cancelled), the old ETag gets the new representation with a new ETag
+    assert (await platform.api.post(f"{url}/cancel", headers=headers)).status_code == 200
+    changed = await platform.api.get(url, headers={**headers, "if-none-match": first})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["status"] == "cancelled"
+    current = changed.headers["etag"]
+    assert current != first
+
+    # THEN while it stays as it is, its ETag (strong or weak, alone or in a list) answers 304 without a body
+    for tag in (current, f"W/{current}", f'"stale", {current}'):
+        unchanged = await platform.api.get(url, headers={**headers, "if-none-match": tag})
+        assert unchanged.status_code == 304, unchanged.text
+        assert (unchanged.content, unchanged.headers["etag"]) == (b"", current)
+    stale = await platform.api.get(url, headers={**headers, "if-none-match": '"stale"'})
+    assert (stale.status_code, stale.headers["etag"], stale.json()) == (200, current, changed.json())
+
+    # AND a cancelled run is never reopened, whatever its tasks
+    for task_id in ("a", "b"):
+        refused = assert_problem(await platform.api.post(f"{url}/tasks/{task_id}/retry", headers=headers), 409)
+        assert "cancelled" in refused["detail"]

@@ -2,7 +2,8 @@
 schema, success criteria), the LLM judge where a rubric applies, and, for an agent's task, whether supervision
 denied any of its tool calls; its samples go to the metrics (and the anomaly detector), and TaskEvaluated carries the
 scores. A run is scored when it has finished and every task of it is evaluated (RunEvaluated), whichever of the two
-comes last; a case of a regression run settles with its run."""
+comes last; a case of a regression run settles with its run. A run an operator reopened (a failed task retried) is
+scored again when it ends again: the evaluation of its latest end replaces the one before."""
 
 from __future__ import annotations
 
@@ -30,6 +31,16 @@ EVALUATION_COLUMNS = (
     "evaluation_id, subject_type, run_id, task_id, attempt, agent_id, goal_id, status, score, passed, scores,"
     " reasons, checks, judge, output, task_count, denied_calls, duration_ms, cost_micro_usd, evaluated_at, created_at"
 )
+# A run's evaluation is of its latest end (`ended_at` in its output: the end event's time; a row from before that was
+# recorded counts from its creation). An end after an operator reopened the run makes a new evaluation in place of
+# the earlier end's, to be scored anew; an earlier end delivered again or late changes nothing.
+LATEST_END = """ON CONFLICT (tenant_id, subject_type, subject_id, (coalesce(task_id, ''))) DO UPDATE SET
+                evaluation_id = EXCLUDED.evaluation_id, goal_id = EXCLUDED.goal_id, status = 'pending', score = 0,
+                passed = EXCLUDED.passed, scores = '{}', reasons = EXCLUDED.reasons, output = EXCLUDED.output,
+                task_count = EXCLUDED.task_count, denied_calls = 0, duration_ms = EXCLUDED.duration_ms,
+                cost_micro_usd = EXCLUDED.cost_micro_usd, evaluated_at = NULL, created_at = now()
+                WHERE coalesce((evaluations.output->>'ended_at')::timestamptz, evaluations.created_at)
+                      < (EXCLUDED.output->>'ended_at')::timestamptz"""
 
 
 def subject_of(agent_id: UUID | None, tool: str | None) -> str:
@@ -170,20 +181,25 @@ async def on_task_failed(event: TaskFailed) -> None:
         )
 
 
+def _end(outcome: str, event: RunCompleted | RunFailed) -> dict[str, str]:
+    """A run evaluation's output: how the run ended, its plan, and when (which end is the latest)."""
+    return {"outcome": outcome, "plan_id": str(event.plan_id), "ended_at": event.occurred_at.isoformat()}
+
+
 async def on_run_completed(event: RunCompleted) -> None:
     async with unit_of_work(event.tenant_id) as uow:
         await uow.conn.execute(
-            """INSERT INTO evaluations (evaluation_id, tenant_id, subject_type, subject_id, run_id, goal_id, status,
-                   score, task_count, duration_ms, cost_micro_usd, output)
-               VALUES ($1, strata_tenant(), 'run', $2, $2, $3, 'pending', 0, $4, $5, $6, $7)
-               ON CONFLICT DO NOTHING""",
+            f"""INSERT INTO evaluations (evaluation_id, tenant_id, subject_type, subject_id, run_id, goal_id, status,
+                    score, task_count, duration_ms, cost_micro_usd, output)
+                VALUES ($1, strata_tenant(), 'run', $2, $2, $3, 'pending', 0, $4, $5, $6, $7)
+                {LATEST_END}""",  # noqa: S608 - a constant clause
             uuid4(),
             event.run_id,
             event.goal_id,
             event.task_count,
             event.duration_ms,
             event.cost_micro_usd,
-            {"outcome": "completed", "plan_id": str(event.plan_id)},
+            _end("completed", event),
         )
         await _finish_run_if_ready(uow, event, event.run_id)
 
@@ -193,15 +209,15 @@ async def on_run_failed(event: RunFailed) -> None:
     async with unit_of_work(event.tenant_id) as uow:
         await _lock_run(uow, event.run_id)
         inserted = await uow.conn.fetchval(
-            """INSERT INTO evaluations (evaluation_id, tenant_id, subject_type, subject_id, run_id, goal_id, status,
-                   score, passed, task_count, output, reasons)
-               VALUES ($1, strata_tenant(), 'run', $2, $2, $3, 'pending', 0, false, $4, $5, $6)
-               ON CONFLICT DO NOTHING RETURNING true""",
+            f"""INSERT INTO evaluations (evaluation_id, tenant_id, subject_type, subject_id, run_id, goal_id, status,
+                    score, passed, task_count, output, reasons)
+                VALUES ($1, strata_tenant(), 'run', $2, $2, $3, 'pending', 0, false, $4, $5, $6)
+                {LATEST_END} RETURNING true""",  # noqa: S608 - a constant clause
             uuid4(),
             event.run_id,
             event.goal_id,
             len(event.failed_task_ids),
-            {"outcome": "failed", "plan_id": str(event.plan_id)},
+            _end("failed", event),
             {"completion": event.error[:2000]},
         )
         if inserted:

@@ -1,5 +1,5 @@
 """L05 planning: the Lambda entry point (HTTP routes, planning each submitted goal, and following each goal's plan
-through supervision and its run)."""
+through supervision and its run, reopened runs included)."""
 
 from strata.handler import make_handler
 from strata_planning.app import create_app
@@ -14,5 +14,6 @@ handler = make_handler(
         "RunCompleted": PROGRESS,
         "RunFailed": PROGRESS,
         "RunCancelled": PROGRESS,
+        "RunReopened": PROGRESS,
     },
 )

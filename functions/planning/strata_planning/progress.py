@@ -1,7 +1,10 @@
 """A goal follows what becomes of its plan: supervision's rejection, then its run's start and end. Each update only
 moves a goal forward (planned -> running -> completed | failed | cancelled), so events arriving twice or out of
-order change nothing. A goal whose constraints say `on_failure: replan` is planned again when its run fails (a new,
-signed plan version told what failed and what completed), up to `max_replans` times."""
+order change nothing; the one way back is an operator's retry of the failed run (RunReopened: failed -> running).
+A run that completed or was cancelled cannot be reopened, so those ends also settle a goal that a failure from
+before a reopen (delivered late) left failed, and clear its reasons. A goal whose constraints say `on_failure:
+replan` is planned again when its run fails (a new, signed plan version told what failed and what completed), up
+to `max_replans` times."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from aws_lambda_powertools import Logger
 from strata import db, peers
 from strata.events.envelope import Event
 from strata.events.planning import GoalConstraints
-from strata.events.runtime import RunCancelled, RunCompleted, RunFailed, RunStarted
+from strata.events.runtime import RunCancelled, RunCompleted, RunFailed, RunReopened, RunStarted
 from strata.events.supervision import PlanRejected
 from strata_planning import goals, planner
 
@@ -31,14 +34,25 @@ async def on_run_event(event: Event) -> None:
             event.plan_id,
             tenant_id=event.tenant_id,
         )
+    elif isinstance(event, RunReopened):
+        # the run's failure is no longer the goal's outcome: its reasons go with it
+        await db.fetch(
+            "UPDATE goals SET status = 'running', run_id = $2, reasons = '[]', updated_at = now() "
+            "WHERE goal_id = $1 AND plan_id = $3 AND status = 'failed' RETURNING true",
+            event.goal_id,
+            event.run_id,
+            event.plan_id,
+            tenant_id=event.tenant_id,
+        )
     elif isinstance(event, RunFailed) and await _replanned(event):
         return
     elif isinstance(event, RunCompleted | RunFailed | RunCancelled):
         reasons = [event.error] if isinstance(event, RunFailed) else []
         await db.fetch(
             "UPDATE goals SET status = $2, run_id = $3, updated_at = now(),"
-            " reasons = CASE WHEN $4::jsonb = '[]' THEN reasons ELSE $4 END"
-            " WHERE goal_id = $1 AND plan_id = $5 AND status IN ('planned', 'running') RETURNING true",
+            " reasons = CASE WHEN $4::jsonb = '[]' AND status <> 'failed' THEN reasons ELSE $4 END"
+            " WHERE goal_id = $1 AND plan_id = $5"
+            " AND (status IN ('planned', 'running') OR (status = 'failed' AND $2 <> 'failed')) RETURNING true",
             event.goal_id,
             FINAL[type(event)],
             event.run_id,

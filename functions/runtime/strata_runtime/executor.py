@@ -26,7 +26,7 @@ from strata.events.outbox import unit_of_work
 from strata.events.runtime import TaskContinued, TaskReady
 from strata_runtime import runs
 from strata_runtime.calls import PeerFailure, invoke_tool
-from strata_runtime.runs import Usage, backoff
+from strata_runtime.runs import Usage, attempts_left, backoff
 from strata_runtime.settings import runtime_settings
 
 logger = Logger(child=True)
@@ -79,6 +79,7 @@ class Attempt:
     run_id: UUID
     task_id: str
     attempt: int
+    attempt_base: int  # attempts made before the operator's last retry: max_attempts counts those after it
     owner: str
     correlation_id: str
     causation_id: str
@@ -112,6 +113,7 @@ class Attempt:
             run_id=run_id,
             task_id=task_id,
             attempt=attempt,
+            attempt_base=row["attempt_base"],
             owner=owner,
             correlation_id=correlation_id,
             causation_id=causation_id,
@@ -235,8 +237,8 @@ async def _claim(event: TaskReady | TaskContinued, owner: str) -> Attempt | None
                WHERE t.run_id = $1 AND t.task_id = $2 AND t.attempt = $3 AND r.run_id = t.run_id
                  AND r.status = 'running'
                  AND (t.status = 'ready' OR (t.status = 'running' AND t.lease_until < now()))
-               RETURNING t.definition, t.input, t.next_step, t.not_before, t.first_started_at, r.allowed_tools,
-                         r.submitted_by""",
+               RETURNING t.definition, t.attempt_base, t.input, t.next_step, t.not_before, t.first_started_at,
+                         r.allowed_tools, r.submitted_by""",
             event.run_id,
             event.task_id,
             event.attempt,
@@ -426,17 +428,15 @@ def _checked_output(attempt: Attempt, output: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _fail(attempt: Attempt, failure: TaskFailure) -> None:
-    max_attempts = int(attempt.definition.get("retry", {}).get("max_attempts", 1))
-    final = not failure.retryable or attempt.attempt >= max_attempts
+    final = not failure.retryable or attempts_left(attempt.definition, attempt.attempt, attempt.attempt_base) <= 0
     logger.info(
         "task attempt failed",
         extra={"task_id": attempt.task_id, "attempt": attempt.attempt, "kind": failure.kind, "final": final},
     )
     async with unit_of_work(attempt.tenant_id) as uow:
         run = runs.run_of(uow, attempt.tenant_id, attempt.run_id, attempt.correlation_id, attempt.causation_id)
-        await run.fail_task(
-            attempt.task_id, attempt.attempt, failure.record(), final, backoff(attempt.definition, attempt.attempt)
-        )
+        wait = backoff(attempt.definition, attempt.attempt - attempt.attempt_base)
+        await run.fail_task(attempt.task_id, attempt.attempt, failure.record(), final, wait)
 
 
 async def _hand_on(attempt: Attempt) -> None:

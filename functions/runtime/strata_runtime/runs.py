@@ -5,20 +5,22 @@ Task states: `pending` (dependencies not done) -> `queued` (input bound, waiting
 `ready` (its TaskReady/TaskContinued sent) -> `running` (an invocation holds its lease) -> `completed` | `failed`,
 or `blocked` (a dependency failed) / `cancelled`. A failed attempt that may be retried goes back to `ready` with the
 next attempt number and a backoff (`not_before`). A run is `running`, `paused`, `completed`, `failed` or
-`cancelled`; completion of a task readies its dependents in the same transaction that records it."""
+`cancelled`; completion of a task readies its dependents in the same transaction that records it. An operator's retry
+of a failed run's failed task reopens the run: `failed` -> `running`, the task attempted again, the tasks its failure
+blocked or cancelled `pending` again."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from aws_lambda_powertools import Logger
 
-from strata import db
+from strata import db, peers
 from strata.errors import ConflictError, NotFoundError
 from strata.events.envelope import Event
 from strata.events.outbox import UnitOfWork, unit_of_work
@@ -26,6 +28,7 @@ from strata.events.runtime import (
     RunCancelled,
     RunCompleted,
     RunFailed,
+    RunReopened,
     RunStarted,
     TaskCompleted,
     TaskContinued,
@@ -48,9 +51,9 @@ RUN_COLUMNS = (
 )
 RUN_COLUMN_NAMES = tuple(c.strip() for c in RUN_COLUMNS.split(","))
 TASK_COLUMNS = (
-    "task_id, definition, depends_on, waiting_on, status, attempt, next_step, input, output, error, not_before,"
-    " dispatched_at, lease_until, invocations, input_tokens, output_tokens, cost_micro_usd, model_ms, tool_ms,"
-    " first_started_at, started_at, finished_at, approval_id"
+    "task_id, definition, depends_on, waiting_on, status, attempt, attempt_base, next_step, input, output, error,"
+    " not_before, dispatched_at, lease_until, invocations, input_tokens, output_tokens, cost_micro_usd, model_ms,"
+    " tool_ms, first_started_at, started_at, finished_at, approval_id"
 )
 # a task as the API shows it: its row and how many steps it has recorded
 TASK_VIEW = (
@@ -60,6 +63,7 @@ TASK_VIEW = (
 TERMINAL_RUN = ("completed", "failed", "cancelled")
 SUSPENDED_BY = "supervision: suspended"  # who paused a run for the kill switch (lifting it resumes such runs)
 UNSIGNED = "the plan's signature does not verify: it changed after planning signed it"
+ATTEMPT_LIMIT = 100  # the most attempts a task may make: the bound the task events' contracts put on `attempt`
 
 
 # ---- starting ------------------------------------------------------------------------------------------------------
@@ -214,7 +218,7 @@ class _Run:
         rows: list[Any] = []
         if newly_unblocked:
             rows = await self.conn.fetch(
-                """SELECT t.task_id, t.definition,
+                """SELECT t.task_id, t.attempt, t.definition,
                           (SELECT coalesce(jsonb_object_agg(d.task_id, d.output), '{}') FROM task_executions d
                            WHERE d.run_id = t.run_id AND d.task_id = ANY(t.depends_on)) AS outputs
                    FROM task_executions t WHERE t.run_id = $1 AND t.task_id = ANY($2)""",
@@ -224,8 +228,8 @@ class _Run:
         await self.dispatch(await self._bind(rows))
 
     async def _bind(self, unblocked: list[Any]) -> list[tuple[str, Any]]:
-        """Each unblocked task (task_id, definition, its dependencies' outputs) with its input bound; one whose
-        input cannot be bound fails (finally: it blocks its dependents and fails the run)."""
+        """Each unblocked task (task_id, attempt, definition, its dependencies' outputs) with its input bound; one
+        whose input cannot be bound fails (finally: it blocks its dependents and fails the run)."""
         bound: list[tuple[str, Any]] = []
         for row in unblocked:
             try:
@@ -234,7 +238,7 @@ class _Run:
                 problem = str(exc.args[0] if exc.args else exc)
                 await self.fail_task(
                     row["task_id"],
-                    attempt=1,
+                    attempt=row["attempt"],
                     error={
                         "type": "unresolvable_input",
                         "message": f"the input cannot be bound: {problem}",
@@ -288,7 +292,8 @@ class _Run:
                                             THEN coalesce(t.first_started_at, now()) ELSE t.first_started_at END,
                     invocations = t.invocations + CASE WHEN $2::text IS NOT NULL AND p.n = 1 THEN 1 ELSE 0 END
                 FROM picked p WHERE t.run_id = $1 AND t.task_id = p.task_id
-                RETURNING t.task_id, t.attempt, t.status, t.definition, t.input, t.next_step, t.first_started_at""",  # noqa: S608 - room is a number or ALL
+                RETURNING t.task_id, t.attempt, t.attempt_base, t.status, t.definition, t.input, t.next_step,
+                          t.first_started_at""",  # noqa: S608 - room is a number or ALL
             self.run_id,
             taker,
             runtime_settings().runtime_lease_s,
@@ -340,12 +345,12 @@ class _Run:
                     UPDATE task_executions t SET waiting_on = t.waiting_on - 1
                     WHERE t.run_id = $1 AND $2 = ANY(t.depends_on) AND t.status = 'pending'
                       AND EXISTS (SELECT 1 FROM done)
-                    RETURNING t.task_id, t.waiting_on, t.definition, t.depends_on)
+                    RETURNING t.task_id, t.attempt, t.waiting_on, t.definition, t.depends_on)
             SELECT c.*, d.definition AS task_definition, d.first_started_at AS task_first_started_at,
                    d.input_tokens AS task_input_tokens, d.output_tokens AS task_output_tokens,
                    d.cost_micro_usd AS task_cost_micro_usd,
                    (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                               'task_id', u.task_id, 'definition', u.definition,
+                               'task_id', u.task_id, 'attempt', u.attempt, 'definition', u.definition,
                                'outputs', (SELECT coalesce(jsonb_object_agg(o.task_id, o.output), '{{}}')
                                            FROM task_executions o
                                            WHERE o.run_id = $1 AND o.task_id = ANY(u.depends_on)
@@ -520,12 +525,57 @@ class _Run:
             )
         self.locked = None  # its status changed
 
+    async def reopen(self, run: Mapping[str, Any], task_id: str, by: str, reason: str) -> None:
+        """Reopen the failed run (locked, as `run`) for a retry of its failed task: the task gets its next attempt
+        with a fresh attempt budget (its last error kept until it ends, as an automatic retry keeps it), the tasks
+        its failure blocked and those the run's end cancelled wait for their dependencies again (a cancelled one
+        resumes its attempt from its checkpoint), the run is running, and what can start is dispatched."""
+        await self.conn.execute(
+            """UPDATE task_executions SET status = 'pending', waiting_on = 0, attempt = attempt + 1,
+                      attempt_base = attempt, next_step = 0, not_before = now(), dispatched_at = NULL,
+                      lease_owner = NULL, lease_until = NULL, first_started_at = NULL, finished_at = NULL
+               WHERE run_id = $1 AND task_id = $2""",
+            self.run_id,
+            task_id,
+        )
+        # every dependency of a retried task has completed; the others count theirs again (the retried task now
+        # among the open ones). A reopened task's timeout runs from its next start, not from its first.
+        waiting = await self.conn.fetch(
+            """UPDATE task_executions t SET status = 'pending', dispatched_at = NULL, lease_owner = NULL,
+                      lease_until = NULL, first_started_at = NULL, finished_at = NULL,
+                      error = CASE WHEN t.status = 'blocked' THEN NULL ELSE t.error END,
+                      waiting_on = (SELECT count(DISTINCT d.task_id) FROM task_executions d
+                                    WHERE d.run_id = t.run_id AND d.task_id = ANY(t.depends_on)
+                                      AND d.status <> 'completed')
+               WHERE t.run_id = $1 AND t.status IN ('blocked', 'cancelled') RETURNING t.task_id, t.waiting_on""",
+            self.run_id,
+        )
+        await self.conn.execute(
+            """UPDATE runs SET status = 'running', error = NULL, finished_at = NULL, requested_by = $2,
+                      updated_at = now()
+               WHERE run_id = $1""",
+            self.run_id,
+            by,
+        )
+        self.locked = None  # its status changed
+        await self.uow.emit(
+            self.event(
+                RunReopened,
+                plan_id=run["plan_id"],
+                goal_id=run["goal_id"],
+                task_id=task_id,
+                reopened_by=by[:200],
+                reason=reason[:2000],
+            )
+        )
+        await self.bind_and_dispatch([task_id, *(row["task_id"] for row in waiting if row["waiting_on"] == 0)])
+
 
 def run_of(uow: UnitOfWork, tenant_id: UUID, run_id: UUID, correlation_id: str, causation_id: str) -> _Run:
     return _Run(uow, tenant_id, run_id, correlation_id, causation_id)
 
 
-# ---- the controls: pause, resume, cancel ---------------------------------------------------------------------------
+# ---- the controls: pause, resume, cancel, retry a failed task -----------------------------------------------------
 
 
 async def control(tenant_id: UUID, run_id: UUID, action: str, by: str, reason: str, correlation_id: str) -> None:
@@ -550,6 +600,95 @@ async def control(tenant_id: UUID, run_id: UUID, action: str, by: str, reason: s
         if action == "resume":
             await redispatch_ready(run, older_than_s=0)
             await run.dispatch()
+
+
+async def retry_task(tenant_id: UUID, run_id: UUID, task_id: str, by: str, reason: str, correlation_id: str) -> None:
+    """Retry a failed run's failed task, reopening the run (see `_Run.reopen`). Checked, then checked against the
+    run's goal in planning (outside any transaction: a peer call holds no lock), then checked again under the run's
+    lock and done in that one transaction."""
+    async with db.transaction(tenant_id) as conn:
+        found = await conn.fetchrow(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1", run_id)  # noqa: S608
+        run = await _check_retry(conn, found, run_id, task_id)
+    await _check_goal_failed(tenant_id, run, correlation_id)
+    async with unit_of_work(tenant_id) as uow:
+        reopened = run_of(uow, tenant_id, run_id, correlation_id, correlation_id)
+        locked = await reopened.lock()
+        await _check_retry(uow.conn, locked, run_id, task_id)
+        await reopened.reopen(locked, task_id, by, reason)
+
+
+async def _check_retry(
+    conn: asyncpg.Connection, run: Mapping[str, Any] | None, run_id: UUID, task_id: str
+) -> Mapping[str, Any]:
+    """The run, once its task may be retried: 404 for an unknown run or task, 409 (with `retry_refusal`'s reason)
+    when the task may not be retried now."""
+    if run is None:
+        raise NotFoundError(f"no run {run_id}")
+    tasks = await conn.fetch(
+        "SELECT task_id, status, attempt, definition->'retry'->>'max_attempts' AS max_attempts FROM task_executions "
+        "WHERE run_id = $1",
+        run_id,
+    )
+    task = next((t for t in tasks if t["task_id"] == task_id), None)
+    if task is None:
+        raise NotFoundError(f"run {run_id} has no task {task_id!r}")
+    refusal = retry_refusal(
+        run_status=run["status"],
+        deadline=run["deadline"],
+        statuses={t["task_id"]: t["status"] for t in tasks},
+        task_id=task_id,
+        attempt=task["attempt"],
+        max_attempts=int(task["max_attempts"] or 1),
+        now=datetime.now(UTC),
+    )
+    if refusal is not None:
+        raise ConflictError(refusal)
+    return run
+
+
+def retry_refusal(
+    *,
+    run_status: str,
+    deadline: datetime | None,
+    statuses: Mapping[str, str],
+    task_id: str,
+    attempt: int,
+    max_attempts: int,
+    now: datetime,
+) -> str | None:
+    """Why the task (at `attempt`, given `max_attempts` per retry) of a run whose tasks are in `statuses` cannot be
+    retried now; None when it can. Only a failed run's failed task can: a cancelled run stays cancelled (cancelling
+    is the operator's final word), a failed run with another failed task could never complete, one past its
+    deadline would fail again at once, and no task makes more than ATTEMPT_LIMIT attempts."""
+    if run_status == "cancelled":
+        return "the run was cancelled, and a cancelled run is never reopened"
+    if run_status != "failed":
+        return f"the run is {run_status}; only a failed run's failed task can be retried"
+    if statuses[task_id] != "failed":
+        return f"task {task_id} is {statuses[task_id]}; only a failed task can be retried"
+    others = sorted(t for t, status in statuses.items() if status == "failed" and t != task_id)
+    if others:
+        return f"tasks {', '.join(others[:10])} failed too: the run could not complete with them failed"
+    if deadline is not None and deadline <= now:
+        return f"the run's deadline ({deadline.isoformat()}) has passed"
+    if attempt + max_attempts > ATTEMPT_LIMIT:
+        return (
+            f"task {task_id} has made {attempt} attempts: {max_attempts} more would pass the limit of {ATTEMPT_LIMIT}"
+        )
+    return None
+
+
+async def _check_goal_failed(tenant_id: UUID, run: Mapping[str, Any], correlation_id: str) -> None:
+    """409 unless the run's goal failed with this run. A goal planned again after the failure has a new plan with
+    its own run (this one reopened would do the goal's work twice); one not failed yet has not taken the failure in,
+    and may still be planned again."""
+    goal = await peers.get_json(f"/v1/goals/{run['goal_id']}", tenant_id=tenant_id, correlation_id=correlation_id)
+    if goal.get("plan_id") != str(run["plan_id"]):
+        raise ConflictError("the run's goal was planned again after the run failed: its new plan has its own run")
+    if goal.get("status") != "failed":
+        raise ConflictError(
+            f"the run's goal is {goal.get('status')}, not failed yet: planning may still plan it again; retry shortly"
+        )
 
 
 async def resume_approved(tenant_id: UUID, approval_id: UUID, correlation_id: str, causation_id: str) -> int:
@@ -765,7 +904,14 @@ async def steps(
     return [dict(r) for r in rows]
 
 
+def attempts_left(definition: dict[str, Any], attempt: int, attempt_base: int) -> int:
+    """How many attempts the task may still make after `attempt`: its plan's max_attempts counts the attempts since
+    the operator's last retry (`attempt_base` attempts were made before it)."""
+    return int(definition.get("retry", {}).get("max_attempts", 1)) - (attempt - attempt_base)
+
+
 def backoff(definition: dict[str, Any], attempt: int) -> float:
-    """The wait before the attempt after `attempt`: the plan's base, doubled after each failure (capped)."""
+    """The wait before the attempt after the `attempt`th (counted from the operator's last retry): the plan's base,
+    doubled after each failure (capped)."""
     base = float(definition.get("retry", {}).get("backoff_s", 1.0))
     return float(min(base * 2 ** (attempt - 1), timedelta(hours=1).total_seconds()))

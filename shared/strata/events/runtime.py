@@ -109,3 +109,18 @@ class RunCancelled(Event):
     goal_id: UUID
     cancelled_by: str = Field(max_length=200)
     reason: Reason = ""
+
+
+class RunReopened(Event):
+    """An operator retried a failed task of a failed run: the task is attempted again (with the plan's whole attempt
+    budget), the tasks its failure blocked or cancelled wait again, and the run is running until it ends anew."""
+
+    DETAIL_TYPE = "RunReopened"
+    SOURCE = "strata.runtime"
+    AGGREGATE: ClassVar[str] = "run_id"
+    run_id: UUID
+    plan_id: UUID
+    goal_id: UUID
+    task_id: TaskKey = Field(description="The failed task retried")
+    reopened_by: str = Field(max_length=200)
+    reason: Reason = ""

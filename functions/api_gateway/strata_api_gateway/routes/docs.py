@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -12,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from strata.errors import NotFoundError
+from strata.http_cache import NOT_MODIFIED, content_etag, none_match
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DOCUMENT = PACKAGE_DIR / "openapi.json"  # written by `strata openapi` at build time; functions never import each other
@@ -55,7 +55,7 @@ def _gzip(body: bytes) -> bytes:
 
 def _load(path: Path, media_type: str) -> StaticFile:
     body = path.read_bytes()
-    return StaticFile(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"', media_type)
+    return StaticFile(body, content_etag(body), media_type)
 
 
 @cache
@@ -69,18 +69,9 @@ def asset(name: str) -> StaticFile:
     return _load(STATIC_DIR / name, ASSETS[name])
 
 
-def _matches(request: Request, etag: str) -> bool:
-    """Whether If-None-Match names this representation (weak comparison, as RFC 9110 prescribes for GET)."""
-    header = request.headers.get("if-none-match")
-    if header is None:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return "*" in tags or etag in tags
-
-
 def _serve(request: Request, file: StaticFile, cache_control: str) -> Response:
     headers = {"ETag": file.etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding"}
-    if _matches(request, file.etag):
+    if none_match(request, file.etag):
         return Response(status_code=304, headers=headers)
     headers["X-Content-Type-Options"] = "nosniff"
     if "gzip" in request.headers.get("accept-encoding", "") and len(file.body) > 1024:
@@ -109,7 +100,7 @@ def docs_page() -> str:
 
 _OPENAPI_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"description": "The OpenAPI 3.1 document", "content": {"application/json": {"schema": {"type": "object"}}}},
-    304: {"description": "Not modified: the If-None-Match ETag is current"},
+    **NOT_MODIFIED,
 }
 
 

@@ -1,5 +1,5 @@
-"""Runs: list them, read one with the live state of every task, page through a task's steps, and pause, resume
-or cancel a run at any point."""
+"""Runs: list them, read one with the live state of every task (cached by ETag), page through a task's steps, pause,
+resume or cancel a run at any point, and retry a failed run's failed task."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from strata.assertions import Assertion
 from strata.auth import Principal
 from strata.errors import BadRequestError
 from strata.events.common import TaskKey
+from strata.http_cache import NOT_MODIFIED, conditional_json
 from strata.pagination import Page, PageRequest, add_list_route, decode_values, encode_values, page_request
 from strata.web import require_scope
 from strata_runtime import runs
@@ -60,13 +61,18 @@ class TaskState(BaseModel):
     depends_on: list[str]
     waiting_on: int = Field(description="Dependencies not completed yet")
     attempt: int
+    attempt_base: int = Field(
+        description="Attempts made before an operator's last retry of it: max_attempts counts only those since"
+    )
     max_attempts: int
     next_step: int = Field(description="Steps recorded in the current attempt")
     steps: int = Field(description="Steps recorded over all attempts")
     invocations: int = Field(description="Invocations that worked on it (continuations and resumes included)")
     input: dict[str, Any] | None = Field(description="Bound when the task became ready")
     output: dict[str, Any] | None
-    error: dict[str, Any] | None
+    error: dict[str, Any] | None = Field(
+        description="Why it failed or is blocked (a retry keeps it until it completes)"
+    )
     not_before: datetime | None = Field(description="A retry's backoff ends then")
     approval_id: UUID | None = Field(description="The approval the task waits for (status awaiting_approval)")
     lease_until: datetime | None
@@ -117,10 +123,17 @@ class Control(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
-@router.get("/v1/runs/{run_id}", response_model=RunDetail, summary="A run with the live state of every task.")
-async def get_run(run_id: UUID, principal: Annotated[Principal, Depends(require_scope("runs:read"))]) -> dict[str, Any]:
-    """A run with the live state of every task: status, attempt, steps, input, output, error, usage, timing."""
-    return await runs.get(principal.tenant_id, run_id)
+@router.get(
+    "/v1/runs/{run_id}",
+    response_model=RunDetail,
+    responses=NOT_MODIFIED,
+    summary="A run with the live state of every task.",
+)
+async def get_run(
+    run_id: UUID, request: Request, principal: Annotated[Principal, Depends(require_scope("runs:read"))]
+) -> Response:
+    """A run with the live state of every task (ETag: If-None-Match answers 304 while nothing changed)."""
+    return conditional_json(request, RunDetail, await runs.get(principal.tenant_id, run_id))
 
 
 @router.get("/v1/runs/{run_id}/tasks/{task_id}", response_model=TaskDetail, summary="One task of a run.")
@@ -182,3 +195,23 @@ def _control_route(action: Literal["pause", "resume", "cancel"], summary: str) -
 _control_route("pause", "Pause a run: running tasks stop at their next step, nothing new starts until resumed.")
 _control_route("resume", "Resume a paused run from every task's last checkpoint.")
 _control_route("cancel", "Cancel a run: running tasks stop at their next step; the run ends as cancelled.")
+
+
+@router.post(
+    "/v1/runs/{run_id}/tasks/{task_id}/retry",
+    response_model=RunDetail,
+    summary="Retry a failed run's failed task: the run is reopened and goes on from there.",
+)
+async def retry_task(
+    run_id: UUID,
+    task_id: TaskKey,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_scope("runs:write"))],
+    body: Control | None = None,
+) -> dict[str, Any]:
+    """Retry a failed run's failed task: the run is reopened and goes on from there."""
+    reason = body.reason if body is not None else ""
+    await runs.retry_task(
+        principal.tenant_id, run_id, task_id, principal.principal_id, reason, request.state.correlation_id
+    )
+    return await runs.get(principal.tenant_id, run_id)
