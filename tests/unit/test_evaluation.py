@@ -1,19 +1,21 @@
 """Evaluation's pure parts without a database: assertions on outputs, the deterministic checks, the anomaly test
 (z-score and IQR fences must agree, a minimum baseline), quality scores (weights, bands, missing dimensions) and
-the settings' validation."""
+the settings' validation, and the time window a quality series covers."""
 
 from __future__ import annotations
 
 import random
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from strata.assertions import Assertion, check
+from strata.errors import BadRequestError
 from strata_evaluation.checks import expected_as_criteria, run_checks
 from strata_evaluation.metrics import Z_CAP, assess
-from strata_evaluation.quality import band, score
+from strata_evaluation.quality import band, score, series_window
 from strata_evaluation.settings import Anomalies, TenantEvaluationSettings, Weights
 
 OUTPUT = {"total": 10, "ratio": 0.5, "areas": ["billing", "search"], "summary": "Revenue is UP", "ok": True}
@@ -170,3 +172,31 @@ def test_settings_are_validated_whole() -> None:
         Anomalies(z_warning=5, z_critical=4)
     with pytest.raises(ValidationError):
         Anomalies(metrics=["task.anything"])
+
+
+def test_a_series_window_reads_dates_as_whole_utc_days_and_is_bounded() -> None:
+    now = datetime(2026, 3, 10, 13, 45, tzinfo=UTC)
+    # by default the last 7 days, from the start of a bucket
+    assert series_window("day", None, None, now) == (datetime(2026, 3, 3, tzinfo=UTC), now)
+    assert series_window("hour", None, None, now) == (datetime(2026, 3, 3, 13, tzinfo=UTC), now)
+    # a date is a whole UTC day, ending a range too; a datetime is an instant, UTC when it names no zone
+    assert series_window("day", date(2026, 3, 1), date(2026, 3, 1), now) == (
+        datetime(2026, 3, 1, tzinfo=UTC),
+        datetime(2026, 3, 2, tzinfo=UTC),
+    )
+    plus_two = timezone(timedelta(hours=2))
+    assert series_window("hour", datetime(2026, 3, 1, 12, tzinfo=plus_two), datetime(2026, 3, 1, 14), now) == (
+        datetime(2026, 3, 1, 10, tzinfo=UTC),
+        datetime(2026, 3, 1, 14, tzinfo=UTC),
+    )
+    # the longest ranges: 31 days of hours, 366 of days
+    assert series_window("hour", date(2026, 1, 1), date(2026, 1, 31), now)[1] == datetime(2026, 2, 1, tzinfo=UTC)
+    assert series_window("day", date(2024, 1, 1), date(2024, 12, 31), now)[1] == datetime(2025, 1, 1, tzinfo=UTC)
+    for bucket, start, end in (
+        ("day", date(2026, 3, 2), date(2026, 3, 1)),
+        ("day", now, now),
+        ("hour", date(2026, 1, 1), date(2026, 2, 1)),
+        ("day", date(2024, 1, 1), date(2025, 1, 1)),
+    ):
+        with pytest.raises(BadRequestError):
+            series_window(bucket, start, end, now)

@@ -6,13 +6,22 @@ no samples in the window is left out and the others' weights are scaled up; comp
 from __future__ import annotations
 
 import time
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
+from typing import Any, Literal, get_args
 from uuid import UUID, uuid4
 
 from strata import db
+from strata.errors import BadRequestError
 from strata_evaluation.settings import TenantEvaluationSettings, evaluation_settings
 
-SERIES = ("task.score", "task.duration_ms", "task.cost_micro_usd", "task.succeeded", "task.compliant")
+SeriesName = Literal["task.score", "task.duration_ms", "task.cost_micro_usd", "task.succeeded", "task.compliant"]
+SERIES: tuple[str, ...] = get_args(SeriesName)
+Bucket = Literal["hour", "day"]
+BUCKETS: tuple[str, ...] = get_args(Bucket)
+SERIES_MAX_DAYS = 366  # what one series query may span
+SERIES_MAX_HOUR_DAYS = 31  # ... with hour buckets
+SERIES_DEFAULT_DAYS = 7
 
 
 def band(overall: float) -> str:
@@ -136,3 +145,91 @@ async def snapshot_if_due(tenant_id: UUID, subject: str, settings: TenantEvaluat
             now["window_s"],
         )
     return True
+
+
+def _instant(moment: datetime | date, *, end: bool) -> datetime:
+    """A query bound as an aware UTC datetime: a bare date is its whole UTC day (from its start, or up to its end when
+    it ends a range); a datetime without a zone is read as UTC."""
+    if isinstance(moment, datetime):
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return datetime.combine(moment + timedelta(days=1) if end else moment, clock(), tzinfo=UTC)
+
+
+def _bucket_start(moment: datetime, bucket: str) -> datetime:
+    if bucket == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def series_window(
+    bucket: str, start: datetime | date | None, end: datetime | date | None, now: datetime
+) -> tuple[datetime, datetime]:
+    """The [from, to) a series covers: `to` defaults to now, `from` to 7 days before `to` at the start of its bucket;
+    refused when empty or longer than a query may span (31 days with hour buckets, else 366)."""
+    stop = _instant(end, end=True) if end is not None else now.astimezone(UTC)
+    first = (
+        _instant(start, end=False)
+        if start is not None
+        else _bucket_start(stop - timedelta(days=SERIES_DEFAULT_DAYS), bucket)
+    )
+    if stop <= first:
+        raise BadRequestError(f"`from` must be before `to`: from {first.isoformat()} to {stop.isoformat()} is empty")
+    most = SERIES_MAX_HOUR_DAYS if bucket == "hour" else SERIES_MAX_DAYS
+    if stop - first > timedelta(days=most):
+        raise BadRequestError(f"at most {most} days per query with {bucket} buckets")
+    return first, stop
+
+
+async def series(
+    tenant_id: UUID,
+    metric: str,
+    bucket: str,
+    start: datetime,
+    end: datetime,
+    *,
+    subject: str | None = None,
+    subject_prefix: str | None = None,
+) -> dict[str, Any]:
+    """A metric's samples in [start, end) per subject (in order) and UTC bucket (in time order, only buckets with
+    samples): count, sum, mean and p95. Samples found anomalous are included: they are real durations and spend."""
+    if metric not in SERIES or bucket not in BUCKETS:
+        raise BadRequestError(f"no series {metric!r} in {bucket!r} buckets")
+    most = evaluation_settings().evaluation_series_max_points
+    args: list[Any] = [metric, bucket, start, end, most + 1]
+    where = ""
+    if subject is not None:
+        args.append(subject)
+        where = f" AND subject = ${len(args)}"
+    elif subject_prefix is not None:
+        args.append(subject_prefix)
+        where = f" AND starts_with(subject, ${len(args)})"
+    rows = await db.fetch(
+        f"""SELECT subject, date_trunc($2, at, 'UTC') AS at, count(*) AS count, sum(value) AS sum, avg(value) AS avg,
+                   percentile_cont(0.95) WITHIN GROUP (ORDER BY value) AS p95
+            FROM metrics WHERE name = $1 AND at >= $3 AND at < $4{where}
+            GROUP BY 1, 2 ORDER BY 1, 2 LIMIT $5""",  # noqa: S608 - a fixed condition, values are bound
+        *args,
+        tenant_id=tenant_id,
+    )
+    if len(rows) > most:
+        raise BadRequestError(
+            f"more than {most} points: ask for fewer subjects (agent_id, subject_kind), a shorter range or day buckets"
+        )
+    points: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        points.setdefault(r["subject"], []).append(
+            {
+                "at": r["at"],
+                "count": int(r["count"]),
+                "sum": float(r["sum"]),
+                "avg": float(r["avg"]),
+                "p95": float(r["p95"]),
+            }
+        )
+    return {
+        "metric": metric,
+        "bucket": bucket,
+        "from": start,
+        "to": end,
+        "series": [{"subject": name, "points": found} for name, found in points.items()],
+    }

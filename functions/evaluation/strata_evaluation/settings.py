@@ -29,6 +29,9 @@ class EvaluationSettings(Settings):
     evaluation_settings_cache_s: float = Field(
         default=10.0, ge=0, description="How long scoring uses a tenant's settings before reading them again"
     )
+    evaluation_series_max_points: int = Field(
+        default=20_000, ge=1, le=200_000, description="Most points one quality series answer holds (else a 400)"
+    )
 
 
 @lru_cache

@@ -141,39 +141,54 @@ async def flush() -> dict[str, int]:
 
 
 GROUPS = {
+    "hour": """to_char(date_trunc('hour', at AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:00"Z"')""",
     "day": "(at AT TIME ZONE 'UTC')::date::text",
     "model": "model_name",
     "run": "run_id::text",
     "purpose": "purpose",
 }
+SPLITS = {"model": "model_name", "purpose": "purpose"}
+MAX_DAYS = 366  # days a summary may span after its first
+MAX_HOUR_DAYS = 31  # UTC days, inclusive, an hourly summary may cover
 
 
-async def summary(tenant_id: UUID, start: date, end: date, group_by: str, run_id: UUID | None) -> dict[str, Any]:
-    """Calls, tokens, cost and latency between two UTC days (inclusive), grouped by day, model, run or purpose."""
+async def summary(
+    tenant_id: UUID, start: date, end: date, group_by: str, run_id: UUID | None, split_by: str | None = None
+) -> dict[str, Any]:
+    """Calls, tokens, cost and latency between two UTC days (inclusive), grouped by hour, day, model, run or
+    purpose; with `split_by` (model or purpose) each group is split further and carries its `split`, ordered by key
+    then split. Totals are over every call either way."""
     if end < start:
         raise BadRequestError("`to` is before `from`")
-    if (end - start).days > 366:
-        raise BadRequestError("at most 366 days per query")
+    if (end - start).days > MAX_DAYS:
+        raise BadRequestError(f"at most {MAX_DAYS} days per query")
+    if group_by == "hour" and (end - start).days >= MAX_HOUR_DAYS:
+        raise BadRequestError(f"at most {MAX_HOUR_DAYS} days per query with group_by=hour")
+    if split_by is not None and split_by == group_by:
+        raise BadRequestError(f"split_by={split_by} is the same as group_by: split by something else, or not at all")
     await flush()
     args: list[Any] = [start, end]
     run_filter = ""
     if run_id is not None:
         args.append(run_id)
         run_filter = " AND run_id = $3"
+    split = f", {SPLITS[split_by]} AS split" if split_by is not None else ""
+    columns = "1, 2" if split else "1"
     rows = await db.fetch(
-        f"""SELECT {GROUPS[group_by]} AS key, count(*) AS calls, count(*) FILTER (WHERE cache_hit) AS cache_hits,
+        f"""SELECT {GROUPS[group_by]} AS key{split}, count(*) AS calls, count(*) FILTER (WHERE cache_hit) AS cache_hits,
                    sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
                    sum(cached_tokens) AS cached_tokens, sum(cost_micro_usd) AS cost_micro_usd,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50_latency_ms
             FROM model_usage
             WHERE at >= $1::date AND at < $2::date + 1{run_filter}
-            GROUP BY 1 ORDER BY 1""",  # noqa: S608 - the expression comes from GROUPS, values are bound
+            GROUP BY {columns} ORDER BY {columns}""",  # noqa: S608 - expressions from GROUPS and SPLITS, values bound
         *args,
         tenant_id=tenant_id,
     )
     groups = [
         {
             "key": r["key"],
+            **({"split": r["split"]} if split else {}),
             "calls": int(r["calls"]),
             "cache_hits": int(r["cache_hits"]),
             "input_tokens": int(r["input_tokens"] or 0),
@@ -188,4 +203,11 @@ async def summary(tenant_id: UUID, start: date, end: date, group_by: str, run_id
         k: sum(g[k] for g in groups)
         for k in ("calls", "cache_hits", "input_tokens", "output_tokens", "cached_tokens", "cost_micro_usd")
     }
-    return {"from": start, "to": end, "group_by": group_by, "groups": groups, "totals": totals}
+    return {
+        "from": start,
+        "to": end,
+        "group_by": group_by,
+        "split_by": split_by,
+        "groups": groups,
+        "totals": totals,
+    }

@@ -1,16 +1,18 @@
 """Quality: an agent's quality score now (rolling window, weighted dimensions, assessment band), the stored history
-of scores for charts, and the tenant's evaluation settings (weights, targets, judge, anomaly detection)."""
+of scores and metric series for charts, and the tenant's evaluation settings (weights, targets, judge, anomaly
+detection)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from strata.auth import Principal
+from strata.errors import BadRequestError
 from strata.etags import expected_version, set_etag
 from strata.pagination import Page, PageRequest, Where, fetch_page, page_request
 from strata.web import require_scope
@@ -40,6 +42,35 @@ class QualityScore(BaseModel):
 class StoredScore(QualityScore):
     score_id: UUID
     computed_at: datetime
+
+
+def _bare_date(value: Any) -> Any:
+    """YYYY-MM-DD is a date (a whole UTC day); anything else is parsed as a datetime."""
+    return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else value
+
+
+Moment = Annotated[datetime | date, BeforeValidator(_bare_date)]
+
+
+class QualitySeriesPoint(BaseModel):
+    at: datetime = Field(description="Start of the UTC hour or day")
+    count: int = Field(description="Samples in the bucket")
+    sum: float
+    avg: float
+    p95: float = Field(description="95th percentile, interpolated (percentile_cont)")
+
+
+class QualitySubjectSeries(BaseModel):
+    subject: str = Field(description="agent:<id> or tool:<name>")
+    points: list[QualitySeriesPoint] = Field(description="In time order; buckets without samples are left out")
+
+
+class QualitySeries(BaseModel):
+    metric: quality.SeriesName
+    bucket: quality.Bucket
+    from_: datetime = Field(alias="from", description="Start of the range (inclusive)")
+    to: datetime = Field(description="End of the range (exclusive)")
+    series: list[QualitySubjectSeries] = Field(description="One per subject with samples, ordered by subject")
 
 
 class EvaluationSettingsChange(BaseModel):
@@ -77,6 +108,50 @@ async def quality_history(
     columns = "score_id, subject, overall, assessment, dimensions, samples, completeness, window_s"
     items, next_cursor = await fetch_page("quality_scores", columns, "score_id", where, page, "computed_at")
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/v1/quality/series",
+    response_model=QualitySeries,
+    response_model_by_alias=True,
+    summary="A metric per agent and tool over time, in UTC hour or day buckets.",
+)
+async def quality_series(
+    principal: Annotated[Principal, Depends(require_scope("evaluations:read"))],
+    metric: Annotated[quality.SeriesName, Query(description="The metric the samples are of")],
+    bucket: Annotated[
+        quality.Bucket, Query(description=f"hour buckets: at most {quality.SERIES_MAX_HOUR_DAYS} days per query")
+    ] = "day",
+    from_: Annotated[
+        Moment | None,
+        Query(
+            alias="from",
+            description="Start (a datetime, or a date: its UTC start); default 7 days before `to`, at a bucket start",
+        ),
+    ] = None,
+    to: Annotated[
+        Moment | None,
+        Query(
+            description=f"End, exclusive (a datetime, or a date: up to its UTC end); default now; at most "
+            f"{quality.SERIES_MAX_DAYS} days after `from`"
+        ),
+    ] = None,
+    agent_id: Annotated[UUID | None, Query(description="Only this agent's series")] = None,
+    subject_kind: Annotated[Literal["agent", "tool"] | None, Query(description="Only agents' or tools' series")] = None,
+) -> dict[str, Any]:
+    """A metric per agent and tool in UTC buckets: count, sum, avg, p95; anomalous samples included (real spend)."""
+    if agent_id is not None and subject_kind not in (None, "agent"):
+        raise BadRequestError("agent_id names an agent: subject_kind can only be agent with it")
+    start, end = quality.series_window(bucket, from_, to, datetime.now(UTC))
+    return await quality.series(
+        principal.tenant_id,
+        metric,
+        bucket,
+        start,
+        end,
+        subject=f"agent:{agent_id}" if agent_id is not None else None,
+        subject_prefix=f"{subject_kind}:" if subject_kind is not None else None,
+    )
 
 
 @router.get(

@@ -41,8 +41,15 @@ class ModelUpdate(BaseModel):
     enabled: bool | None = None
 
 
+UsageGroup = Literal["hour", "day", "model", "run", "purpose"]
+UsageSplit = Literal["model", "purpose"]
+
+
 class ModelUsageFigures(BaseModel):
-    key: str | None
+    key: str | None = Field(
+        description="The group: a UTC hour (2026-11-28T13:00Z), a UTC day (2026-11-28), a model, run or purpose"
+    )
+    split: str | None = Field(default=None, description="The model or purpose; present only with split_by")
     calls: int
     cache_hits: int
     input_tokens: int
@@ -64,9 +71,10 @@ class ModelUsageTotals(BaseModel):
 class ModelUsage(BaseModel):
     from_: date = Field(alias="from")
     to: date
-    group_by: Literal["day", "model", "run", "purpose"]
-    groups: list[ModelUsageFigures]
-    totals: ModelUsageTotals
+    group_by: UsageGroup
+    split_by: UsageSplit | None = Field(description="What each group is split by, if anything")
+    groups: list[ModelUsageFigures] = Field(description="Ordered by key, then split")
+    totals: ModelUsageTotals = Field(description="Over every call, however grouped or split")
 
 
 @router.get("/v1/models", response_model=Page[Model], summary="List the models the tenant can call.")
@@ -96,18 +104,26 @@ async def create_model(
     "/v1/models/usage",
     response_model=ModelUsage,
     response_model_by_alias=True,
-    summary="Model calls, tokens and cost by day, model, run or purpose.",
+    response_model_exclude_unset=True,  # a group carries `split` only when split
+    summary="Model calls, tokens and cost by hour, day, model, run or purpose.",
 )
 async def model_usage(
     principal: Annotated[Principal, Depends(require_scope("models:read"))],
     from_: Annotated[date | None, Query(alias="from", description="First UTC day; default 30 days ago")] = None,
     to: Annotated[date | None, Query(description="Last UTC day; default today")] = None,
-    group_by: Literal["day", "model", "run", "purpose"] = "day",
+    group_by: Annotated[
+        UsageGroup,
+        Query(description=f"hour: UTC hours, at most {metering.MAX_HOUR_DAYS} days per query; day: UTC days"),
+    ] = "day",
+    split_by: Annotated[
+        UsageSplit | None, Query(description="Split each group by model or purpose (not what it is grouped by)")
+    ] = None,
     run_id: UUID | None = None,
 ) -> dict[str, Any]:
-    """Model calls, tokens and cost by day, model, run or purpose."""
+    """Model calls, tokens and cost by hour, day, model, run or purpose, optionally split by model or purpose."""
     end = to or datetime.now(UTC).date()
-    return await metering.summary(principal.tenant_id, from_ or end - timedelta(days=30), end, group_by, run_id)
+    start = from_ or end - timedelta(days=30)
+    return await metering.summary(principal.tenant_id, start, end, group_by, run_id, split_by)
 
 
 @router.get("/v1/models/{model_id}", response_model=Model, summary="Read a catalogue entry.")
