@@ -15,7 +15,9 @@ from typing import Annotated, Any
 
 import typer
 
+from strata_cli.display import console
 from strata_cli.localcloud.template import Template, load_template
+from strata_cli.project import project_root
 
 DOCUMENT = Path("functions/api_gateway/strata_api_gateway/openapi.json")
 OPENAPI_VERSION = "3.1.0"
@@ -320,8 +322,6 @@ def openapi_command(
     ] = False,
 ) -> None:
     """Merge every function's OpenAPI into the public API's one document, which L09 serves at /v1/openapi.json."""
-    from strata_cli.main import console, project_root  # main registers this command: import it late
-
     root = project_root()
     try:
         text = generate(root)
