@@ -33,6 +33,13 @@ async def test_the_overview_counts_runs_spend_approvals_dead_letters_and_reports
     run = await finished_run(platform, headers, await run_template(platform, headers, [TEXT_TASK]))
     assert run["status"] == "completed"
 
+    for state, count in (("completed", 1), ("failed", 0)):
+        listed = await platform.api.get("/v1/runs", params={"status": state}, headers=headers)
+        assert len(listed.json()["items"]) == count, listed.text
+    of_goal = await platform.api.get("/v1/runs", params={"goal_id": run["goal_id"]}, headers=headers)
+    assert [r["run_id"] for r in of_goal.json()["items"]] == [run["run_id"]]
+    assert_problem(await platform.api.get("/v1/runs", params={"status": "done"}, headers=headers), 422)
+
     answer = await platform.api.get("/v1/console/overview", headers=headers)
     assert answer.status_code == 200, answer.text
     view: dict[str, Any] = answer.json()

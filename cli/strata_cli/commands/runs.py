@@ -33,8 +33,6 @@ STATUS_STYLE = {
     "running": "cyan",
     "awaiting_approval": "magenta",
 }
-# GET /v1/runs has no status filter yet: the CLI filters itself, reading at most this many runs.
-MAX_SCANNED = 5000
 
 
 class RunStatus(StrEnum):
@@ -71,11 +69,9 @@ def list_runs(
     with connect(api, key) as client:
         found: list[dict[str, Any]] = []
         wanted = status.value if status else None
-        # (the status parameter is passed on for when the API filters; until then it is ignored there)
-        for scanned, run in enumerate(client.pages("/v1/runs", page_size=min(200, max(limit, 50)), status=wanted)):
-            if wanted is None or run["status"] == wanted:
-                found.append(run)
-            if len(found) >= limit or scanned + 1 >= MAX_SCANNED:
+        for run in client.pages("/v1/runs", page_size=min(limit, 200), status=wanted):
+            found.append(run)
+            if len(found) >= limit:
                 break
     if json_output:
         print_json(found)

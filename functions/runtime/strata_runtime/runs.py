@@ -35,6 +35,7 @@ from strata.events.runtime import (
     TaskFailed,
     TaskReady,
 )
+from strata.pagination import PageRequest, Where, fetch_page
 from strata.plans import PlanBody, resolve_input
 from strata_runtime.settings import runtime_settings
 
@@ -840,6 +841,17 @@ async def reap() -> dict[str, int]:
 
 
 # ---- reads ---------------------------------------------------------------------------------------------------------
+
+
+LIST_COLUMNS = "run_id, plan_id, goal_id, plan_version, status, task_count, tasks_done, error, requested_by, updated_at"
+
+
+async def list_page(
+    tenant_id: UUID, page: PageRequest, status: str | None, goal_id: UUID | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The tenant's runs, newest first; only those in `status`, or of `goal_id`, when given."""
+    where = Where(tenant_id).add_if(status, "status = {}").add_if(goal_id, "goal_id = {}")
+    return await fetch_page("runs", LIST_COLUMNS, "run_id", where, page)
 
 
 async def get(tenant_id: UUID, run_id: UUID) -> dict[str, Any]:

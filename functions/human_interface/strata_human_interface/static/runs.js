@@ -6,14 +6,22 @@ import { act, duration, errorBox, fill, h, json, ms, num, status, table, taskGra
 const ENDED = ["completed", "failed", "cancelled"];
 
 async function list(page) {
-  const runs = await api("/v1/runs", { params: { limit: 50 } });
-  fill(page, h("h1", { text: "Runs" }), table("The newest runs", [
-    { title: "Run", cell: (r) => h("a", { href: `#/runs/${r.run_id}`, text: r.run_id.slice(0, 8) }) },
-    { title: "Status", cell: (r) => status(r.status) },
-    { title: "Tasks", num: true, cell: (r) => `${r.tasks_done}/${r.task_count}` },
-    { title: "Error", narrow: true, cell: (r) => r.error || "" },
-    { title: "Started", cell: (r) => when(r.created_at) },
-  ], runs.items, "No runs yet: submit a goal."));
+  const filter = h("select", { id: "run-filter" }, h("option", { value: "", text: "every state" }),
+    ["running", "paused", "completed", "failed", "cancelled"].map((v) => h("option", { value: v, text: v })));
+  const body = h("div");
+  const load = async () => {
+    const runs = await api("/v1/runs", { params: { limit: 50, status: filter.value } });
+    fill(body, table("The newest runs", [
+      { title: "Run", cell: (r) => h("a", { href: `#/runs/${r.run_id}`, text: r.run_id.slice(0, 8) }) },
+      { title: "Status", cell: (r) => status(r.status) },
+      { title: "Tasks", num: true, cell: (r) => `${r.tasks_done}/${r.task_count}` },
+      { title: "Error", narrow: true, cell: (r) => r.error || "" },
+      { title: "Started", cell: (r) => when(r.created_at) },
+    ], runs.items, filter.value ? `No ${filter.value} runs.` : "No runs yet: submit a goal."));
+  };
+  filter.addEventListener("change", () => load().catch((error) => fill(body, errorBox(error))));
+  fill(page, h("h1", { text: "Runs" }), h("div", {}, h("label", { for: "run-filter", text: "Show" }), filter), body);
+  await load();
 }
 
 function stepView(step) {

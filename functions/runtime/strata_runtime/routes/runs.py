@@ -15,7 +15,7 @@ from strata.auth import Principal
 from strata.errors import BadRequestError
 from strata.events.common import TaskKey
 from strata.http_cache import NOT_MODIFIED, conditional_json
-from strata.pagination import Page, PageRequest, add_list_route, decode_values, encode_values, page_request
+from strata.pagination import Page, PageRequest, decode_values, encode_values, page_request
 from strata.web import require_scope
 from strata_runtime import runs
 
@@ -40,15 +40,16 @@ class Run(BaseModel):
     updated_at: datetime
 
 
-add_list_route(
-    router,
-    "/v1/runs",
-    Run,
-    table="runs",
-    id_column="run_id",
-    scope="runs:read",
-    summary="List the tenant's runs, newest first.",
-)
+@router.get("/v1/runs", response_model=Page[Run], summary="List the tenant's runs, newest first.")
+async def list_runs(
+    principal: Annotated[Principal, Depends(require_scope("runs:read"))],
+    page: Annotated[PageRequest, Depends(page_request)],
+    status: RunStatus | None = None,
+    goal_id: UUID | None = None,
+) -> dict[str, Any]:
+    """List the tenant's runs, newest first; only those in one state, or of one goal, when asked."""
+    items, next_cursor = await runs.list_page(principal.tenant_id, page, status, goal_id)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 class TaskState(BaseModel):
