@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import islice
 from typing import Annotated, Any, NoReturn
 
 import httpx
@@ -148,6 +149,10 @@ class ApiClient:
             cursor = page.get("next_cursor")
             if not cursor:
                 return
+
+    def first(self, path: str, count: int, **params: Any) -> list[dict[str, Any]]:
+        """The first `count` items of a list (fewer when it has fewer), in as few pages as the API allows."""
+        return list(islice(self.pages(path, page_size=min(count, 200), **params), count))
 
 
 def _retry_after(response: httpx.Response, default_s: float) -> float:

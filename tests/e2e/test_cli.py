@@ -232,7 +232,7 @@ async def test_a_goal_waiting_for_approval_says_so_until_another_key_approves_it
 
 async def test_a_run_is_paused_resumed_and_cancelled_but_not_retried_while_running(platform: Platform) -> None:
     key = await new_key(platform)
-    slow = {"code": "import time\ntime.sleep(1.0)\nresult = 1"}
+    slow = {"code": "import time\ntime.sleep(4.0)\nresult = 1"}  # long enough to outlast the commands under load
     goal_id = await run_template(
         platform,
         platform.auth(key),

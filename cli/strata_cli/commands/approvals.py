@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -38,17 +38,9 @@ def list_approvals(
     """List approval requests, newest first (by default those waiting for a decision)."""
     wanted = None if status is ApprovalStatus.all else status.value
     with connect(api, key) as client:
-        found: list[dict[str, Any]] = []
-        pages = client.pages(
-            "/v1/approvals",
-            page_size=min(limit, 200),
-            status=wanted,
-            subject_type=subject_type.value if subject_type else None,
+        found = client.first(
+            "/v1/approvals", limit, status=wanted, subject_type=subject_type.value if subject_type else None
         )
-        for approval in pages:
-            found.append(approval)
-            if len(found) >= limit:
-                break
     if json_output:
         print_json(found)
         return

@@ -67,12 +67,8 @@ def list_runs(
 ) -> None:
     """List runs, newest first."""
     with connect(api, key) as client:
-        found: list[dict[str, Any]] = []
         wanted = status.value if status else None
-        for run in client.pages("/v1/runs", page_size=min(limit, 200), status=wanted):
-            found.append(run)
-            if len(found) >= limit:
-                break
+        found = client.first("/v1/runs", limit, status=wanted)
     if json_output:
         print_json(found)
         return
