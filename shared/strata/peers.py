@@ -124,9 +124,11 @@ class PeerStatusError(RuntimeError):
         self.status = status
 
 
-async def get_json(path: str, *, tenant_id: UUID, correlation_id: str) -> dict[str, Any]:
+async def get_json(
+    path: str, *, tenant_id: UUID, correlation_id: str, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A peer's resource, read as the tenant; anything but 200 raises PeerStatusError."""
-    response = await call("GET", path, tenant_id=tenant_id, correlation_id=correlation_id)
+    response = await call("GET", path, tenant_id=tenant_id, correlation_id=correlation_id, params=params)
     if response.status_code != 200:
         raise PeerStatusError(path, response.status_code)
     found: dict[str, Any] = response.json()

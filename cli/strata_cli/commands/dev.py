@@ -8,7 +8,6 @@ import json
 import logging
 import signal
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from strata_cli.client import ApiClient, ApiError
-from strata_cli.display import console
+from strata_cli.display import between, console
 from strata_cli.project import project_root, session_file
 
 DEMO_TEMPLATE = {
@@ -97,15 +96,11 @@ def _run_a_goal(api: ApiClient) -> None:
         return
     run = api.get(f"/v1/runs/{goal['run_id']}")
     tasks = {t["task_id"]: t for t in run["tasks"]}
-    took = (_when(run["finished_at"]) - _when(run["started_at"])) * 1000
+    took = (between(run["started_at"], run["finished_at"]) or 0) * 1000
     console.print(
         f"demo: L08 approved the plan and L02 ran it: {run['tasks_done']}/{run['task_count']} tasks completed in "
         f"{took:.0f} ms; the text has [bold]{tasks['words']['output']['result']}[/bold] words (run {run['run_id']})"
     )
-
-
-def _when(stamp: str) -> float:
-    return datetime.fromisoformat(stamp).timestamp()
 
 
 def _await_archived(api: ApiClient, agent_id: str) -> None:

@@ -24,13 +24,10 @@ class Reader:
         self.principal = principal
         self.correlation_id = correlation_id
 
-    async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        response = await peers.call(
-            "GET", path, tenant_id=self.principal.tenant_id, correlation_id=self.correlation_id, params=params
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await peers.get_json(
+            path, tenant_id=self.principal.tenant_id, correlation_id=self.correlation_id, params=params
         )
-        if response.status_code != 200:
-            raise peers.PeerStatusError(path, response.status_code)
-        return response.json()
 
     async def section(self, scopes: tuple[str, ...], fetch: Fetch) -> dict[str, Any]:
         """One part of a view: `{"ok": true, "data": ...}`, or `{"ok": false, "error": ...}` saying why not (a
@@ -62,6 +59,12 @@ async def _first_page(reader: Reader, path: str, params: dict[str, Any], shown: 
     return {"count": len(items), "more": page["next_cursor"] is not None, "items": items[:shown]}
 
 
+async def _tenant_budgets(reader: Reader) -> list[dict[str, Any]]:
+    """The tenant-wide budgets (not those of one run or task) and what each spent in its window."""
+    page = await reader.get("/v1/budgets", {"limit": 100})
+    return [b for b in page["items"] if b["scope"] == "tenant"]
+
+
 async def overview(principal: Principal, correlation_id: str) -> dict[str, Any]:
     """What an operator looks at first: runs by state, spend today against the tenant's budgets, open alerts,
     pending approvals and dead letters, and the health of every layer and its dependencies."""
@@ -71,13 +74,13 @@ async def overview(principal: Principal, correlation_id: str) -> dict[str, Any]:
     async def spend() -> dict[str, Any]:
         usage, budgets = await asyncio.gather(
             reader.get("/v1/models/usage", {"from": today, "to": today, "group_by": "model"}),
-            reader.get("/v1/budgets", {"limit": 100}),
+            _tenant_budgets(reader),
         )
         return {
             "today_micro_usd": usage["totals"]["cost_micro_usd"],
             "calls_today": usage["totals"]["calls"],
             "by_model": [{"model": g["key"], "cost_micro_usd": g["cost_micro_usd"]} for g in usage["groups"]],
-            "budgets": [b for b in budgets["items"] if b["scope"] == "tenant"],
+            "budgets": budgets,
         }
 
     sections = await asyncio.gather(
@@ -142,16 +145,12 @@ async def costs(principal: Principal, correlation_id: str, days: int) -> dict[st
         page = await reader.get("/v1/agents", {"limit": 100})
         return {a["agent_id"]: a["name"] for a in page["items"]}
 
-    async def budgets() -> list[dict[str, Any]]:
-        page = await reader.get("/v1/budgets", {"limit": 100})
-        return [b for b in page["items"] if b["scope"] == "tenant"]
-
     model_spend, agent_spend, agent_score, names, tenant_budgets = await asyncio.gather(
         reader.section(("models:read",), by_model),
         reader.section(("evaluations:read",), lambda: per_agent("task.cost_micro_usd", "sum")),
         reader.section(("evaluations:read",), lambda: per_agent("task.score", "avg")),
         reader.section(("agents:read",), agent_names),
-        reader.section(("budgets:read",), budgets),
+        reader.section(("budgets:read",), lambda: _tenant_budgets(reader)),
     )
     return {
         "days": axis,
