@@ -93,12 +93,14 @@ async def call(
     json: Any = None,
     params: dict[str, Any] | None = None,
     timeout_s: float | None = None,
+    headers: dict[str, str] | None = None,
 ) -> PeerResponse:
     """Call another layer's route; authenticated as this service acting for `tenant_id` when given. `timeout_s`
-    replaces the default read timeout for calls known to take long (a model turn, a tool call)."""
+    replaces the default read timeout for calls known to take long (a model turn, a tool call); `headers` adds
+    request headers (an `Idempotency-Key`, say)."""
     import aiohttp
 
-    headers: dict[str, str] = {}
+    headers = dict(headers or {})
     if tenant_id is not None:
         headers["authorization"] = f"Bearer {_token(tenant_id)}"
     if correlation_id:

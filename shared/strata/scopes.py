@@ -3,6 +3,8 @@
 ADMIN = "admin"  # everything within the tenant
 SERVICE = "service"  # layer-to-layer calls (service tokens only; never grantable to a key)
 PLATFORM_ADMIN = "platform:admin"  # the operator's: manage every tenant. `admin` does not imply it.
+# Erase every row a layer holds for the caller's tenant: only the tenant-deletion saga's service tokens carry it.
+TENANT_PURGE = "platform:tenant-purge"
 
 SCOPES: dict[str, str] = {
     ADMIN: "Everything within the tenant, including managing its API keys",
@@ -51,9 +53,13 @@ SCOPES: dict[str, str] = {
     "audit:read": "Read and verify the audit log",
     "suspensions:read": "Read suspensions (the kill switch)",
     "suspensions:write": "Suspend an agent or the whole tenant, and lift a suspension",
-    "webhooks:read": "Read webhooks",
+    "webhooks:read": "Read outbound webhooks and their deliveries, and inbound webhook endpoints",
+    "webhooks:write": "Subscribe, change, rotate and delete webhooks (both directions); redeliver deliveries",
+    "schedules:read": "Read scheduled goals and their run history",
+    "schedules:write": "Create, change, pause, resume and delete scheduled goals",
     "status:read": "Read the platform's status",
     "console:read": "Use the console's data views",
+    TENANT_PURGE: "Erase all of the tenant's data held by a layer (the tenant-deletion saga's service tokens only)",
 }
 
 
