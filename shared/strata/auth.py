@@ -114,12 +114,18 @@ def _sign(payload: str) -> str:
     return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
 
 
-def mint_service_token(service: str, tenant_id: UUID, ttl_s: int | None = None) -> str:
-    """A short-lived credential for a layer-to-layer call made on behalf of `tenant_id`."""
+def mint_service_token(
+    service: str, tenant_id: UUID, ttl_s: int | None = None, extra_scopes: frozenset[str] = frozenset()
+) -> str:
+    """A short-lived credential for a layer-to-layer call made on behalf of `tenant_id`; `extra_scopes` adds scopes
+    `service` does not imply (the operator's `platform:` ones, for L11's sagas)."""
     if not service_token_secret():
         raise UnauthorizedError("no service token secret is configured")
     exp = int(time.time()) + (get_settings().service_token_ttl_s if ttl_s is None else ttl_s)
-    payload = _b64(json.dumps({"sub": service, "tenant": str(tenant_id), "exp": exp}).encode())
+    claims: dict[str, Any] = {"sub": service, "tenant": str(tenant_id), "exp": exp}
+    if extra_scopes:
+        claims["scopes"] = sorted(extra_scopes)
+    payload = _b64(json.dumps(claims).encode())
     return f"{SERVICE_TOKEN_PREFIX}.{payload}.{_sign(payload)}"
 
 
@@ -134,7 +140,11 @@ def verify_service_token(token: str) -> Principal | None:
         claims = json.loads(_unb64(parts[1]))
         if int(claims["exp"]) < time.time():
             return None
-        return Principal(UUID(claims["tenant"]), f"service:{claims['sub']}", "service", frozenset({SERVICE_SCOPE}))
+        extra = claims.get("scopes", [])
+        if not isinstance(extra, list) or not all(isinstance(scope, str) for scope in extra):
+            return None
+        scopes = frozenset({SERVICE_SCOPE, *extra})
+        return Principal(UUID(claims["tenant"]), f"service:{claims['sub']}", "service", scopes)
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -26,3 +26,21 @@ def client(service: str) -> Any:
 def reset_clients() -> None:
     """Forget cached clients (tests that change the endpoint)."""
     client.cache_clear()
+
+
+def delete_prefix(bucket: str, prefix: str) -> int:
+    """Delete every object under `prefix` in `bucket` (a page of up to 1000 per request); returns how many went."""
+    if not prefix or not bucket:
+        raise ValueError("delete_prefix needs a bucket and a non-empty prefix")
+    s3, deleted = client("s3"), 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise RuntimeError(
+                    f"S3 refused to delete {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+                )
+            deleted += len(keys)
+    return deleted

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     api_base_url: str = ""
     api_base_url_parameter: str = ""
     peer_timeout_s: float = Field(default=10.0, gt=0)
+    # a layer whose calls fail this many times in a row is not called for `peer_breaker_open_s` (one probe then)
+    peer_breaker_failures: int = Field(default=5, ge=1)
+    peer_breaker_open_s: float = Field(default=30.0, gt=0)
+    # how long an execution environment trusts a breaker it saw closed without asking Redis again
+    peer_breaker_trust_s: float = Field(default=1.0, ge=0)
     service_token_secret: SecretStr = SecretStr("")
     service_token_secret_id: str = ""
     service_token_ttl_s: int = Field(default=300, ge=10, le=3600)

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from strata.auth import mint_service_token
+from strata.breaker import Breaker
 from strata.config import api_base_url, get_settings
 from strata.errors import DependencyUnavailableError
+from strata.layers import LAYERS, layer_of_path
 
 if TYPE_CHECKING:
     import aiohttp
@@ -66,22 +68,58 @@ async def reset_peers() -> None:
         await session.close()
 
 
-_tokens: dict[UUID, tuple[float, str]] = {}
+_tokens: dict[tuple[UUID, frozenset[str]], tuple[float, str]] = {}
 
 
-def _token(tenant_id: UUID) -> str:
+def _token(tenant_id: UUID, scopes: frozenset[str] = frozenset()) -> str:
     """This service's token for `tenant_id`, reused for the first half of its life: the same credential on
     successive calls lets API Gateway's authorizer cache answer instead of invoking the authorizer each time."""
     now = time.monotonic()
-    cached = _tokens.get(tenant_id)
+    cached = _tokens.get((tenant_id, scopes))
     if cached is not None and cached[0] > now:
         return cached[1]
     settings = get_settings()
-    token = mint_service_token(settings.service_name, tenant_id)
+    token = mint_service_token(settings.service_name, tenant_id, extra_scopes=scopes)
     if len(_tokens) > 10_000:
         _tokens.clear()
-    _tokens[tenant_id] = (now + settings.service_token_ttl_s / 2, token)
+    _tokens[(tenant_id, scopes)] = (now + settings.service_token_ttl_s / 2, token)
     return token
+
+
+# Peer circuit breakers, one per layer, state in Redis (strata.breaker) so every execution environment of every
+# function sees a failing layer at once. A breaker this environment saw closed is trusted for a moment
+# (`peer_breaker_trust_s`) without asking Redis again: a healthy call costs no extra round trip.
+_trusted_until: dict[str, float] = {}
+
+
+def breaker_name(layer: str) -> str:
+    """The name of the peer breaker guarding calls to `layer` (its Redis key is `strata:breaker:peer:<layer>`)."""
+    return f"peer:{layer}"
+
+
+def _breaker(layer: str) -> Breaker:
+    settings = get_settings()
+    breaker = Breaker(breaker_name(layer), settings.peer_breaker_failures, settings.peer_breaker_open_s)
+    if _trusted_until.get(layer, 0.0) > time.monotonic():
+        breaker.seen("closed", 0)
+    return breaker
+
+
+async def _admit(layer: str, breaker: Breaker) -> None:
+    if not await breaker.allow():
+        _trusted_until.pop(layer, None)
+        raise DependencyUnavailableError(
+            f"{LAYERS[layer]} {layer} is failing: calls to it are paused for up to "
+            f"{get_settings().peer_breaker_open_s:g} s (circuit open)"
+        )
+
+
+async def _settle(layer: str, breaker: Breaker, ok: bool) -> None:
+    state = await breaker.record(ok)
+    if ok and state == "closed":
+        _trusted_until[layer] = time.monotonic() + get_settings().peer_breaker_trust_s
+    else:
+        _trusted_until.pop(layer, None)
 
 
 async def call(
@@ -94,15 +132,58 @@ async def call(
     params: dict[str, Any] | None = None,
     timeout_s: float | None = None,
     headers: dict[str, str] | None = None,
+    scopes: frozenset[str] = frozenset(),
+    breaker: bool = True,
 ) -> PeerResponse:
-    """Call another layer's route; authenticated as this service acting for `tenant_id` when given. `timeout_s`
-    replaces the default read timeout for calls known to take long (a model turn, a tool call); `headers` adds
-    request headers (an `Idempotency-Key`, say)."""
+    """Call another layer's route; authenticated as this service acting for `tenant_id` when given (with
+    `scopes` beyond `service`, for the operator's routes). `timeout_s` replaces the default read timeout for calls
+    known to take long (a model turn, a tool call); `headers` adds request headers (an `Idempotency-Key`, say).
+
+    The layer's circuit breaker guards the call: a timeout, a refused connection, a crash (500) or a 5xx that did
+    not come from the layer's app (API Gateway's or the front's own: the function died or timed out) counts as a
+    failure. A 502/503/504 problem the layer itself answered is its report on one of *its* dependencies (a model
+    provider, a peer), which has its own breaker there: it does not open this one, so one tenant's failing provider
+    cannot stop every tenant's calls to the layer. While the breaker is open the call fails at once with
+    DependencyUnavailableError (a 503 to whoever asked) instead of waiting on a layer known to be failing.
+    `breaker=False` skips it (the status probes, which must measure the truth)."""
+    layer = layer_of_path(path) if breaker else None
+    guard = _breaker(layer) if layer is not None else None
+    if layer is not None and guard is not None:
+        await _admit(layer, guard)
+    try:
+        response = await _send(method, path, tenant_id, correlation_id, json, params, timeout_s, headers, scopes)
+    except DependencyUnavailableError:
+        if layer is not None and guard is not None:
+            await _settle(layer, guard, False)
+        raise
+    if layer is not None and guard is not None:
+        await _settle(layer, guard, not _layer_failed(response))
+    return response
+
+
+def _layer_failed(response: PeerResponse) -> bool:
+    if response.status_code < 500:
+        return False
+    answered_by_layer = response.headers.get("content-type", "").startswith("application/problem+json")
+    return response.status_code == 500 or not answered_by_layer
+
+
+async def _send(
+    method: str,
+    path: str,
+    tenant_id: UUID | None,
+    correlation_id: str | None,
+    json: Any,
+    params: dict[str, Any] | None,
+    timeout_s: float | None,
+    extra_headers: dict[str, str] | None,
+    scopes: frozenset[str],
+) -> PeerResponse:
     import aiohttp
 
-    headers = dict(headers or {})
+    headers = dict(extra_headers or {})
     if tenant_id is not None:
-        headers["authorization"] = f"Bearer {_token(tenant_id)}"
+        headers["authorization"] = f"Bearer {_token(tenant_id, scopes)}"
     if correlation_id:
         headers["x-correlation-id"] = correlation_id
     query = {k: _param(v) for k, v in (params or {}).items() if v is not None}

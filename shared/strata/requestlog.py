@@ -67,8 +67,8 @@ async def record(entry: RequestRecord) -> None:
 
 
 async def write(entries: list[RequestRecord]) -> int:
-    """Insert entries (ignoring any already recorded) and add exactly those to the daily usage; one transaction.
-    Returns how many were new."""
+    """Insert entries (ignoring any already recorded, and any of a tenant that no longer exists) and add exactly
+    those to the daily usage; one transaction. Returns how many were new."""
     from strata import db
 
     if not entries:
@@ -78,8 +78,11 @@ async def write(entries: list[RequestRecord]) -> int:
         inserted: int = await conn.fetchval(
             f"""WITH new AS (
                     INSERT INTO request_log ({INSERT_COLUMNS})
-                    SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                    SELECT r.* FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
                                          $7::smallint[], $8::real[], $9::integer[], $10::integer[], $11::timestamptz[])
+                        AS r ({INSERT_COLUMNS})
+                    -- a request answered while its deleted tenant's key was still in the authorizer's cache
+                    WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_id = r.tenant_id)
                     ON CONFLICT (request_id) DO NOTHING
                     RETURNING *
                 ), usage AS (

@@ -34,10 +34,11 @@ from strata.errors import (
     problem,
 )
 from strata.idempotency import IdempotencyMiddleware
-from strata.scopes import SCOPES
+from strata.scopes import SCOPES, TENANT_PURGE
 
 if TYPE_CHECKING:
     from strata.ratelimit import Bucket, Decision, DeferredCharge
+    from strata.tenant_data import TenantTables
 
 logger = Logger(child=True)
 
@@ -252,12 +253,17 @@ class RequestContextMiddleware:
             try:
                 await self.app(scope, receive, send_with_ids)
             finally:
-                if context is not None and context.get("tenant_id"):
+                if context is not None and context.get("tenant_id") and not _erasing(context):
                     await _log_request(scope, event, context, outcome, int(length), started)
         finally:
             if deferred is not None:
                 await _undefer(charge, deferred)
             await spool.end(batch, token)
+
+
+def _erasing(context: dict[str, Any]) -> bool:
+    """A call of the tenant-deletion saga: it leaves no record of the tenant it erases."""
+    return TENANT_PURGE in str(context.get("scopes", "")).split()
 
 
 async def _log_request(
@@ -451,10 +457,12 @@ def create_service_app(
     readiness: Mapping[str, ReadinessCheck] | None = None,
     description: str = "",
     self_limiting_paths: Iterable[str] = (),
+    tenant_tables: TenantTables | None = None,
 ) -> FastAPI:
     """Build a layer's FastAPI app; nothing touches the network until a request needs it. On `self_limiting_paths`
     the routes charge the caller's rate limits themselves (strata.ratelimit.deferred), with their own first Redis
-    round trip, instead of the middleware spending one on it."""
+    round trip, instead of the middleware spending one on it. `tenant_tables` names what the layer holds for a
+    tenant, for the tenant-deletion saga's routes (strata.tenant_data)."""
     settings = get_settings()
     logger.append_keys(layer=layer)
     app = FastAPI(
@@ -468,6 +476,10 @@ def create_service_app(
     app.include_router(health_router(layer, readiness if readiness is not None else default_readiness()))
     for router in routers:
         app.include_router(router)
+    if tenant_tables is not None:
+        from strata.tenant_data import tenant_data_router
+
+        app.include_router(tenant_data_router(layer, tenant_tables))
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)

@@ -143,3 +143,11 @@ async def apply_retention() -> dict[str, Any]:
             await _prune_tenant(tenant["tenant_id"], tenant["days"], tenant["archive"], config.archive_bucket)
         )
     return {"tenants": results}
+
+
+async def erase_tenant_archive(tenant_id: UUID) -> dict[str, int]:
+    """The tenant's archived events in S3, erased with the tenant (strata.tenant_data's hook for L01)."""
+    bucket = settings().archive_bucket
+    if not bucket:
+        return {}
+    return {"s3:event-archive": await asyncio.to_thread(aws.delete_prefix, bucket, f"event-log/{tenant_id}/")}

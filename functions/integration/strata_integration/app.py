@@ -2,8 +2,21 @@
 
 from fastapi import FastAPI
 
+from strata.tenant_data import TenantTables
 from strata.web import create_service_app
 from strata_integration.routes import inbound, sagas, schedules, status, webhooks
+
+# What the layer holds for a tenant, children first (erased by the tenant-deletion saga through strata.tenant_data).
+# Sagas are not among them: a saga belongs to the operator's tenant that ran it, not to the tenant it acted on.
+TENANT_TABLES = TenantTables(
+    (
+        "webhook_delivery_attempts",
+        "webhook_deliveries",
+        "webhooks",
+        "inbound_webhook_deliveries",
+        "inbound_webhooks",
+    )
+)
 
 
 def create_app() -> FastAPI:
@@ -12,4 +25,5 @@ def create_app() -> FastAPI:
         layer="integration",
         title="Strata L11 integration",
         routers=[status.router, webhooks.router, inbound.router, schedules.router, sagas.router],
+        tenant_tables=TENANT_TABLES,
     )

@@ -233,3 +233,11 @@ async def fine_tune(tenant_id: UUID, job_id: UUID) -> dict[str, Any]:
 
 async def fine_tunes(tenant_id: UUID, page: PageRequest) -> tuple[list[dict[str, Any]], str | None]:
     return await fetch_page("fine_tune_jobs", JOB_COLUMNS, "job_id", tenant_id, page)
+
+
+async def erase_tenant_exports(tenant_id: UUID) -> dict[str, int]:
+    """The tenant's dataset exports in S3, erased with the tenant (strata.tenant_data's hook for L07)."""
+    bucket = learning_settings().training_bucket
+    if not bucket:
+        return {}
+    return {"s3:training-exports": await asyncio.to_thread(aws.delete_prefix, bucket, f"{tenant_id}/")}

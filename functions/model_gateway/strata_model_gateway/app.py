@@ -2,8 +2,12 @@
 
 from fastapi import FastAPI
 
+from strata.tenant_data import TenantTables
 from strata.web import create_service_app
 from strata_model_gateway.routes import budgets, chat, models
+
+# What the layer holds for a tenant, children first (erased by the tenant-deletion saga through strata.tenant_data).
+TENANT_TABLES = TenantTables(("model_usage", "budgets", "models"))
 
 
 def create_app() -> FastAPI:
@@ -13,4 +17,5 @@ def create_app() -> FastAPI:
         title="Strata L04 model gateway",
         routers=[chat.router, models.router, budgets.router],
         self_limiting_paths=chat.SELF_LIMITING_PATHS,
+        tenant_tables=TENANT_TABLES,
     )

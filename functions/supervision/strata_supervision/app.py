@@ -2,8 +2,24 @@
 
 from fastapi import FastAPI
 
+from strata.tenant_data import TenantTables
 from strata.web import create_service_app
 from strata_supervision.routes import approvals, audit, decisions, policies, suspensions
+
+# What the layer holds for a tenant, children first (erased by the tenant-deletion saga through strata.tenant_data).
+TENANT_TABLES = TenantTables(
+    (
+        "approval_votes",
+        "approvals",
+        "decisions",
+        "audit_log",
+        "audit_heads",
+        "suspensions",
+        "policy_revisions",
+        "policy_versions",
+        "policies",
+    )
+)
 
 
 def create_app() -> FastAPI:
@@ -12,4 +28,5 @@ def create_app() -> FastAPI:
         layer="supervision",
         title="Strata L08 supervision",
         routers=[policies.router, decisions.router, approvals.router, audit.router, suspensions.router],
+        tenant_tables=TENANT_TABLES,
     )
