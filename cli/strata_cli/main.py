@@ -10,6 +10,7 @@ from strata_cli.commands import approvals, evaluation, goals, runs, schema, stat
 from strata_cli.commands.dev import DEMO_TEMPLATE, dev, run_demo
 from strata_cli.commands.events import events_app
 from strata_cli.commands.keys import keys_app
+from strata_cli.commands.tenants import tenants_app
 from strata_cli.display import console
 from strata_cli.openapi import openapi_command
 from strata_cli.project import project_root, session_file
@@ -40,3 +41,4 @@ app.command("approve")(approvals.approve)
 app.command("reject")(approvals.reject)
 app.add_typer(events_app, name="events")
 app.add_typer(keys_app, name="keys")
+app.add_typer(tenants_app, name="tenants")

@@ -3,6 +3,7 @@ step fails, and deletion leaving no row of the tenant anywhere."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -132,7 +133,9 @@ async def test_deleting_a_tenant_leaves_no_row_of_it(platform: Platform) -> None
     assert document.status_code == 201, document.text
     feedback = await platform.api.post("/v1/feedback", json={"run_id": run["run_id"], "rating": 5}, headers=key)
     assert feedback.status_code == 201, feedback.text
-    assert (await platform.api.post("/v1/api-keys", json={"name": "ci", "scopes": ["runs:read"]}, headers=key)).status_code == 201
+    assert (
+        await platform.api.post("/v1/api-keys", json={"name": "ci", "scopes": ["runs:read"]}, headers=key)
+    ).status_code == 201
     before = {table: n for table, n in (await tenant_rows(platform, tenant_id)).items() if n}
     assert {"tenants", "api_keys", "runs", "goals", "documents", "feedback", "budgets", "policies", "event_log"} <= set(
         before
@@ -202,3 +205,29 @@ async def test_sagas_are_the_operators_and_bad_input_is_refused(platform: Platfo
     for method in ("GET", "DELETE"):
         answer = await platform.api.request(method, "/v1/tenant-data/runtime", headers=operator)
         assert answer.status_code == 403, answer.text
+
+
+async def test_the_cli_creates_and_deletes_a_tenant(platform: Platform) -> None:
+    from tests.e2e.test_cli import strata
+
+    operator = (await platform.new_tenant(f"operator-{uuid.uuid4().hex[:8]}", ["admin", "platform:admin"]))["api_key"]
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+
+    created = await strata(platform, operator, "tenants", "create", name, "--json")
+    assert created.exit_code == 0, created.output
+    saga = json.loads(created.output)
+    assert saga["status"] == "completed"
+    tenant_id = saga["subject_tenant_id"]
+
+    refused = await strata(platform, operator, "tenants", "delete", tenant_id, "--confirm", "not-it")
+    assert refused.exit_code == 2, refused.output
+    assert "confirm_name" in refused.output
+
+    deleted = await strata(platform, operator, "tenants", "delete", tenant_id, "--confirm", name)
+    assert deleted.exit_code == 0, deleted.output
+    assert "verify_erased" in deleted.output
+    assert "completed" in deleted.output
+    listed = await strata(platform, operator, "tenants", "sagas")
+    assert listed.exit_code == 0, listed.output
+    assert tenant_id[:8] in listed.output
+    assert {table: n for table, n in (await tenant_rows(platform, tenant_id)).items() if n} == {}
