@@ -181,7 +181,8 @@ def _add_problem_responses(path: str, operation: dict[str, Any], public: bool) -
             responses[code] = {"$ref": f"#/components/responses/{ERROR_RESPONSES[code][0]}"}
     for code, response in responses.items():  # an error the app declared itself still leaves as problem+json
         if code.startswith(("4", "5")) and "$ref" not in response and not response.get("content"):
-            response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF + "Problem"}}}
+            schema = "ValidationProblem" if code == "422" else "Problem"  # a 422 may list fields, whoever declares it
+            response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF + schema}}}
 
 
 def _error_components() -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """A tenant's data in one layer: counted and erased by the layer that owns it, for the tenant-deletion saga (L11).
 
 Each layer names the tables it owns (children before parents) when it builds its app; this module gives it
-`GET /v1/tenant-data/<layer>` (rows per table; the layer's name in kebab case) and `DELETE` on it (every row of the caller's
-tenant in those tables, and the outbox rows the layer produced for it, in one transaction), both only for credentials
+`GET /v1/tenant-data/<layer>` (rows per table; the layer's name in kebab case) and `DELETE` on it (every row of
+the caller's tenant in those tables, and the outbox rows the layer produced for it, in one transaction), both only
+for credentials
 holding `platform:tenant-purge`, which only the saga's service tokens carry. A layer with data outside Postgres (S3
 objects, schedules in EventBridge Scheduler) adds an `erase_elsewhere` hook, run before the rows go, so a failure
 there leaves the rows (and the saga retries).

@@ -21,6 +21,7 @@ from tests.support.mcp_server import McpTestServer
 from tests.support.oidc import TestIssuer
 from tests.support.provider_servers import FakeOllama, FakeOpenAI
 from tests.support.tool_target import ToolTarget
+from tests.support.webhook_receiver import shared_receiver
 
 
 @dataclass
@@ -131,6 +132,8 @@ async def platform(
             "STRATA_MODEL_RETRY_BASE_S": "0.01",
             "STRATA_BREAKER_OPEN_S": "1",
             "STRATA_BREAKER_FAILURES": "3",
+            # a layer that fails (tests kill workers, stop functions) is skipped by its peers for 2 s, not 30
+            "STRATA_PEER_BREAKER_OPEN_S": "2",
             # tenants with a catalogue entry of this name get the semantic cache (a low bar: the fakes' vectors)
             "STRATA_SEMANTIC_CACHE_MODEL": "semantic-embedder",
             "STRATA_SEMANTIC_CACHE_THRESHOLD": "0.5",
@@ -145,6 +148,15 @@ async def platform(
             # a task parked for an approval asks again after 2 s (and parks again while it is pending)
             "STRATA_RUNTIME_APPROVAL_RECHECK_S": "2",
             "STRATA_RUNTIME_CONTINUE_MARGIN_S": "296",
+            # webhooks: sub-second retries, 3 tries of 2 s, a 2 s sweeper, off after 3 dead letters, the test receiver
+            "STRATA_WEBHOOK_BACKOFF_S": "0.2,0.4",
+            "STRATA_WEBHOOK_BACKOFF_JITTER": "0",
+            "STRATA_WEBHOOK_MAX_ATTEMPTS": "3",
+            "STRATA_WEBHOOK_TIMEOUT_S": "2",
+            "STRATA_WEBHOOK_SWEEP_AFTER_S": "2",
+            "STRATA_WEBHOOK_DISABLE_AFTER_DEAD_LETTERS": "3",
+            "STRATA_WEBHOOK_ALLOW_HTTP": "true",
+            "STRATA_WEBHOOK_PRIVATE_HOSTS": shared_receiver().host,
         },
     )
     cloud = LocalCloud(config)

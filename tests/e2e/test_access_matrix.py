@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.e2e.conftest import Platform
 from tests.e2e.test_platform import assert_problem
+from tests.support.webhook_receiver import shared_receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +34,7 @@ OPERATIONS = sorted(
 PROTECTED = [(m, p) for m, p, secured in OPERATIONS if secured]
 
 # Routes that name one of the tenant's resources: B sends them with A's identifiers and must get 404.
-NAMED = {
+NAMED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/v1/agents/{agent_id}"): None,
     ("PATCH", "/v1/agents/{agent_id}"): {"description": "B was here"},
     ("DELETE", "/v1/agents/{agent_id}"): None,
@@ -107,6 +108,27 @@ NAMED = {
         "role_arn": "arn:aws:iam::123456789012:role/b",
     },
     ("GET", "/v1/fine-tunes/{job_id}"): None,
+    ("GET", "/v1/webhooks/{webhook_id}"): None,
+    ("PATCH", "/v1/webhooks/{webhook_id}"): {"status": "disabled"},
+    ("DELETE", "/v1/webhooks/{webhook_id}"): None,
+    ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"): {"overlap_s": 0},
+    ("POST", "/v1/webhooks/{webhook_id}/ping"): {},
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): None,
+    ("POST", "/v1/webhooks/{webhook_id}/redeliver-failed"): {},
+    ("GET", "/v1/webhook-deliveries/{delivery_id}"): None,
+    ("POST", "/v1/webhook-deliveries/{delivery_id}/redeliver"): {},
+    ("GET", "/v1/schedules/{schedule_id}"): None,
+    ("PATCH", "/v1/schedules/{schedule_id}"): {"description": "B was here"},
+    ("DELETE", "/v1/schedules/{schedule_id}"): None,
+    ("POST", "/v1/schedules/{schedule_id}/pause"): {},
+    ("POST", "/v1/schedules/{schedule_id}/resume"): {},
+    ("GET", "/v1/schedules/{schedule_id}/runs"): None,
+    ("GET", "/v1/inbound-webhooks/{endpoint_id}"): None,
+    ("PATCH", "/v1/inbound-webhooks/{endpoint_id}"): {"enabled": False},
+    ("DELETE", "/v1/inbound-webhooks/{endpoint_id}"): None,
+    ("POST", "/v1/inbound-webhooks/{endpoint_id}/rotate-secret"): {"overlap_s": 0},
+    ("GET", "/v1/inbound-webhooks/{endpoint_id}/deliveries"): None,
+    ("POST", "/v1/inbound-webhooks/{endpoint_id}/preview"): {"payload": {}},
 }
 # Reads that are the caller's own (lists, singletons, summaries): B's answer must hold none of A's identifiers.
 OWN_READS = {
@@ -156,6 +178,9 @@ OWN_READS = {
         "/v1/training-examples",
         "/v1/datasets",
         "/v1/fine-tunes",
+        "/v1/inbound-webhooks",
+        "/v1/models/providers",
+        "/v1/schedules",
     )
 }
 # the query a read needs to answer 200 (its required parameters)
@@ -201,6 +226,13 @@ OWN_WRITES = {
     ("POST", "/v1/eval-runs"): {"dataset_id": str(uuid.UUID(int=20)), "agent_id": str(uuid.UUID(int=21))},
     ("POST", "/v1/feedback"): {"run_id": str(uuid.UUID(int=31)), "rating": 3},
     ("POST", "/v1/datasets"): {"name": "b-training"},
+    ("POST", "/v1/webhooks"): {"url": shared_receiver().endpoint().url, "event_types": ["RunCompleted"]},
+    ("POST", "/v1/schedules"): {
+        "name": "b-schedule",
+        "expression": "cron(0 0 1 1 ? 2090)",
+        "goal": {"text": "b's goal"},
+    },
+    ("POST", "/v1/inbound-webhooks"): {"name": "b-hook", "scheme": "github", "mapping": {"text": "b {{ action }}"}},
     ("POST", "/v1/tools/{name}/invoke"): {
         "run_id": str(uuid.UUID(int=9)),
         "task_id": "b-task",
@@ -211,12 +243,34 @@ OWN_WRITES = {
 }
 # Path parameters of the caller's own resources that are not the tenant's to name (a tool is a built-in).
 OWN_PARAMS = {"name": "json_query", "namespace": "matrix", "key": "b-own", "agent_id": str(uuid.UUID(int=22))}
-# The operator's routes: across tenants by design, refused to a tenant's admin (tested in test_tenants.py).
+# The operator's routes: across tenants by design, refused to a tenant's admin (tested in test_tenants.py and
+# test_sagas.py), and the tenant-deletion saga's erasure routes (its service tokens only).
 OPERATOR = {
     ("GET", "/v1/tenants"),
     ("POST", "/v1/tenants"),
     ("GET", "/v1/tenants/{tenant_id}"),
     ("PATCH", "/v1/tenants/{tenant_id}"),
+    ("POST", "/v1/sagas/tenant-provisioning"),
+    ("POST", "/v1/sagas/tenant-deletion"),
+    ("GET", "/v1/sagas"),
+    ("GET", "/v1/sagas/{saga_id}"),
+    ("POST", "/v1/sagas/{saga_id}/retry"),
+    *(
+        (method, f"/v1/tenant-data/{layer}")
+        for method in ("GET", "DELETE")
+        for layer in (
+            "data",
+            "runtime",
+            "tool-execution",
+            "model-gateway",
+            "planning",
+            "evaluation",
+            "learning",
+            "supervision",
+            "api-gateway",
+            "integration",
+        )
+    ),
 }
 
 
@@ -264,6 +318,11 @@ DUMMY = {
     "example_id": str(uuid.UUID(int=29)),
     "job_id": str(uuid.UUID(int=30)),
     "eval_run_id": str(uuid.UUID(int=26)),
+    "endpoint_id": str(uuid.UUID(int=32)),
+    "webhook_id": str(uuid.UUID(int=34)),
+    "delivery_id": str(uuid.UUID(int=35)),
+    "saga_id": str(uuid.UUID(int=33)),
+    "schedule_id": str(uuid.UUID(int=36)),
 }
 
 
@@ -394,6 +453,26 @@ async def _tenant_a(platform: Platform) -> TenantA:
         )
     )
     dataset = await _created(await api.post("/v1/datasets", json={"name": f"a-training-{tag}"}, headers=headers))
+    webhook = await _created(
+        await api.post(
+            "/v1/webhooks", json={"url": shared_receiver().endpoint().url, "event_types": ["*"]}, headers=headers
+        )
+    )
+    pinged = await _created(await api.post(f"/v1/webhooks/{webhook['webhook_id']}/ping", json={}, headers=headers))
+    schedule = await _created(
+        await api.post(
+            "/v1/schedules",
+            json={"name": f"a-schedule-{tag}", "expression": "cron(0 9 * * ? *)", "goal": {"text": f"a-{tag}"}},
+            headers=headers,
+        )
+    )
+    endpoint = await _created(
+        await api.post(
+            "/v1/inbound-webhooks",
+            json={"name": f"a-hook-{tag}", "scheme": "github", "mapping": {"text": "a {{ action }}"}},
+            headers=headers,
+        )
+    )
     evaluation = (
         await api.get("/v1/evaluations", params={"run_id": planned["run_id"], "subject_type": "task"}, headers=headers)
     ).json()["items"][0]
@@ -427,6 +506,10 @@ async def _tenant_a(platform: Platform) -> TenantA:
         "example_id": str(uuid.uuid4()),
         "job_id": str(uuid.uuid4()),
         "eval_run_id": regression["eval_run_id"],
+        "endpoint_id": endpoint["endpoint_id"],
+        "schedule_id": schedule["schedule_id"],
+        "webhook_id": webhook["webhook_id"],
+        "delivery_id": pinged["delivery_id"],
     }
     identifiers = {
         platform.tenant_id,
@@ -437,6 +520,8 @@ async def _tenant_a(platform: Platform) -> TenantA:
         f"a-policy-{tag}",
         f"a-dataset-{tag}",
         f"a-training-{tag}",
+        f"a-hook-{tag}",
+        f"a-schedule-{tag}",
         f"a{tag}",
         call_run_id,
         *params.values(),

@@ -130,10 +130,13 @@ async def test_sign_in_shows_the_overview_keeps_the_key_out_of_urls_and_cookies_
     _, key = await _admin(platform)
     await console.sign_in(key)
     await page.get_by_role("heading", level=1, name="Overview").wait_for()
-    health = page.get_by_role("table", name="Layers and their dependencies")
+    health = page.get_by_role("table", name="Layers")
     await health.wait_for()
     assert await health.locator("tbody tr").count() == 11
     assert await page.get_by_role("cell", name="L11 integration", exact=True).count() == 1
+    dependencies = page.get_by_role("table", name="Dependencies")
+    for name in ("postgres (critical)", "redis", "event_bus", "events-dlq", "openai"):
+        assert await dependencies.get_by_role("cell", name=name, exact=True).count() == 1, name
     for card in ("Runs", "Spend today", "Open alerts", "Pending approvals", "Dead letters"):
         await page.get_by_role("region", name=card).wait_for()
     assert await page.evaluate("sessionStorage.getItem('strata.credential')") == key

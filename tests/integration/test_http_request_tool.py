@@ -20,7 +20,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from strata_tool_execution.builtins.http_request import HttpPolicy, HttpToolError, _address_problem, http_request
+from strata.egress import address_problem as _address_problem
+from strata_tool_execution.builtins.http_request import HttpPolicy, HttpToolError, http_request
 
 HUGE_BYTES = 2_000_000
 

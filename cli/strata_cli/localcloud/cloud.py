@@ -17,6 +17,7 @@ from strata_cli.localcloud.eventbus import EventRouter, QueueTarget, RuleTarget
 from strata_cli.localcloud.front import HttpFront, LambdaApi
 from strata_cli.localcloud.infra import Services
 from strata_cli.localcloud.lambdas import FunctionPool, InvocationError
+from strata_cli.localcloud.scheduler import SchedulerEmulator, function_names, load_expressions
 from strata_cli.localcloud.servers import QuietServer, bind_loopback, port_of, serve
 from strata_cli.localcloud.template import Template, load_template
 
@@ -98,6 +99,7 @@ class LocalCloud:
         self.template = load_template(config.root / "template.yaml")
         self.pools: dict[str, FunctionPool] = {}
         self.router: EventRouter | None = None
+        self.scheduler: SchedulerEmulator | None = None
         self.servers: list[QuietServer] = []
         self._server_tasks: list[asyncio.Task[None]] = []
         self.front_url = ""
@@ -146,6 +148,16 @@ class LocalCloud:
             self.config.schedule_period_s,
         )
         self.router.start()
+        # EventBridge Scheduler's schedules (made by functions at run time) fire as Scheduler would fire them
+        layers = [layer for spec in self.template.functions.values() for layer in spec.layers]
+        self.scheduler = SchedulerEmulator(
+            self.clients,
+            self.pools,
+            function_names(self.template, self.resolver),
+            load_expressions(layers),
+            self.config.retry_base_delay_s,
+        )
+        self.scheduler.start()
         if self.config.warm:
             await asyncio.gather(*(pool.warm() for pool in self.pools.values()))
         await self.invoke(self.config.migrate_function, {"command": "migrate"})
@@ -190,6 +202,16 @@ class LocalCloud:
                     s3.create_bucket(Bucket=name)
                 resolve.physical[logical] = name
                 resolve.arns[logical] = f"arn:aws:s3:::{name}"
+            elif kind == "AWS::Scheduler::ScheduleGroup":
+                name = resolve(props["Name"])
+                scheduler = self.clients("scheduler")
+                with contextlib.suppress(scheduler.exceptions.ConflictException):
+                    scheduler.create_schedule_group(Name=name)
+                resolve.physical[logical] = name
+                resolve.arns[logical] = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/{name}"
+            elif kind == "AWS::IAM::Role":  # named only (the emulator checks no role): what Scheduler targets carry
+                resolve.physical[logical] = logical
+                resolve.arns[logical] = f"arn:aws:iam::{ACCOUNT}:role/{logical}"
             elif kind == "AWS::SecretsManager::Secret":
                 name = resolve(props["Name"])
                 manager = self.clients("secretsmanager")
@@ -301,9 +323,16 @@ class LocalCloud:
                 "delivered": self.router.delivered if self.router else 0,
                 "dead_lettered": self.router.dead_lettered if self.router else 0,
             },
+            "scheduler": {
+                "schedules": len(self.scheduler.tracked) if self.scheduler else 0,
+                "fired": self.scheduler.fired if self.scheduler else 0,
+                "failed": self.scheduler.failed if self.scheduler else 0,
+            },
         }
 
     async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         if self.router is not None:
             await self.router.stop()
         for pool in self.pools.values():

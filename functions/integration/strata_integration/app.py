@@ -15,7 +15,11 @@ TENANT_TABLES = TenantTables(
         "webhooks",
         "inbound_webhook_deliveries",
         "inbound_webhooks",
-    )
+        "schedule_runs",
+        "schedules",
+    ),
+    # the tenant's EventBridge Scheduler schedules go first, so none fires while its rows are erased
+    erase_elsewhere="strata_integration.schedules.service:erase_tenant_schedules",
 )
 
 

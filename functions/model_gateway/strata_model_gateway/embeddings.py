@@ -8,7 +8,7 @@ from uuid import UUID
 
 from strata.auth import Principal
 from strata.errors import BadGatewayError, DependencyUnavailableError, InvalidInputError
-from strata_model_gateway import budgets, gateway, registry
+from strata_model_gateway import budgets, gateway, provider_health, registry
 from strata_model_gateway.catalogue import Entry
 from strata_model_gateway.providers.base import Message, ProviderError
 
@@ -54,6 +54,7 @@ async def embed(
             result = await registry.provider(entry.provider).embed(entry.provider_model, texts)
         except ProviderError as error:
             await breaker.record(error.kind in ("bad_request", "auth"))
+            await provider_health.note_failure(entry.provider, error)
             if error.kind in ("bad_request", "auth"):
                 raise BadGatewayError(f"the provider refused the request: {error}") from error
             raise DependencyUnavailableError(f"the provider failed: {error}") from error

@@ -22,7 +22,16 @@ from strata import cache, jsonschemas, ratelimit
 from strata.breaker import Breaker
 from strata.cache import get_redis, run_script
 from strata.errors import BadGatewayError, DependencyUnavailableError, InvalidInputError, TooManyRequestsError
-from strata_model_gateway import answer_cache, budgets, catalogue, metering, registry, routing, structured
+from strata_model_gateway import (
+    answer_cache,
+    budgets,
+    catalogue,
+    metering,
+    provider_health,
+    registry,
+    routing,
+    structured,
+)
 from strata_model_gateway.catalogue import Entry
 from strata_model_gateway.providers.base import ChatRequest, ChatResult, Message, ProviderError, Tool, Usage
 from strata_model_gateway.settings import limits_for, settings
@@ -389,6 +398,7 @@ async def _try_model(
             latency = (time.perf_counter() - started) * 1000
             attempts.append(Attempt(entry.name, entry.provider, error.kind, str(error)[:500], latency))
             await breaker.record(error.kind in ("bad_request", "auth"))  # the caller's mistake is no outage
+            await provider_health.note_failure(entry.provider, error)
             if not error.retryable or retry == settings().model_retries:
                 return None
             await _backoff(retry, error)
@@ -482,6 +492,7 @@ async def stream(call: Call) -> AsyncIterator[tuple[str, dict[str, Any]]]:
                 latency = (time.perf_counter() - started) * 1000
                 attempts.append(Attempt(entry.name, entry.provider, error.kind, str(error)[:500], latency))
                 await breaker.record(error.kind in ("bad_request", "auth"))
+                await provider_health.note_failure(entry.provider, error)
                 if parts:
                     yield "fallback", {"model": entry.name, "reason": error.kind, "detail": str(error)[:500]}
                 continue

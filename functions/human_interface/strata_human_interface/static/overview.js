@@ -1,6 +1,40 @@
-// Overview: runs by state, spend today against budget, alerts, approvals, dead letters, health of every layer.
+// Overview: runs by state, spend today against budget, alerts, approvals, dead letters, health of every layer and
+// dependency (dead-letter queue depths and model providers included).
 import { api } from "/console/assets/api.js";
-import { fill, h, ms, num, section, status, table, usd, when } from "/console/assets/ui.js";
+import { fill, h, ms, num, relative, section, status, table, usd, when } from "/console/assets/ui.js";
+
+const KINDS = { postgres: "database", redis: "cache", event_bus: "event bus", dead_letter_queue: "dead-letter queue",
+  model_provider: "model provider" };
+
+function bytes(n) {
+  if (n === null || n === undefined) return "—";
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+  return `${i ? n.toFixed(1) : n} ${units[i]}`;
+}
+
+// What matters of one dependency, in words (its status is in its own column).
+function dependencyDetail(d) {
+  const parts = [];
+  if (d.kind === "postgres" && d.version) {
+    parts.push(`Postgres ${d.version}`, `${num(d.connections)} of ${num(d.max_connections)} connections`);
+  } else if (d.kind === "redis" && d.version) {
+    parts.push(`Redis ${d.version}`, `${bytes(d.used_memory_bytes)}${d.max_memory_bytes ? ` of ${bytes(d.max_memory_bytes)}` : ""} used`);
+  } else if (d.kind === "dead_letter_queue" && d.depth !== null && d.depth !== undefined) {
+    parts.push(`depth ${num(d.depth)}`, `${num(d.visible)} visible, ${num(d.in_flight)} in flight, ${num(d.delayed)} delayed`);
+  } else if (d.kind === "model_provider" && d.provider_kind) {
+    parts.push(d.provider_kind, `breaker ${d.breaker.replace("_", " ")}`);
+    if (d.last_failure) parts.push(`last failure ${relative(d.last_failure.at)}: ${d.last_failure.message}`);
+  }
+  if (d.error && !parts.join(" ").includes(d.error)) parts.push(d.error);
+  return parts.join("; ") || "—";
+}
+
+function layerDetail(l) {
+  const paused = l.peer_breaker && l.peer_breaker !== "closed" ? ["calls to it: breaker ", status(l.peer_breaker)] : [];
+  return [...paused, paused.length && l.error ? "; " : "", l.error || (paused.length ? "" : "—")];
+}
 
 function card(title, ...body) {
   return h("section.card", { "aria-label": title }, h("h2", { text: title }), ...body);
@@ -39,14 +73,27 @@ function draw(page, data) {
   const dead = listed(data.dead_letters, "No dead letters.", (d) => h("li", {}, `${d.detail_type}: ${d.error_message || d.error_code}`),
     h("a", { href: "#/events", text: "Events and dead letters" }));
   const health = section(data.status, (st) => [
-    h("p", {}, "Overall: ", status(st.status)),
-    table("Layers and their dependencies", [
+    h("p", {}, "Overall: ", status(st.status),
+      h("span.hint", { text: ` checked ${when(st.checked_at)}${st.cached ? " (a moment ago)" : ""}` })),
+    st.reasons.length ? h("ul.reasons", { "aria-label": "Why it is not ok" }, st.reasons.map((r) => h("li", { text: r }))) : null,
+    table(`Layers (p50 and max over the last ${st.latency_history.size} checks${st.latency_history.kept ? "" : "; Redis is down: this check only"})`, [
       { title: "Layer", cell: (l) => `${l.number} ${l.layer}` },
       { title: "Status", cell: (l) => status(l.status) },
-      { title: "Latency", num: true, cell: (l) => ms(l.latency_ms) },
       { title: "Version", narrow: true, cell: (l) => l.version || "—" },
-      { title: "Dependencies", cell: (l) => Object.entries(l.dependencies || {}).map(([n, d], i) => [i ? ", " : "", n, ": ", status(d.status)]).flat().concat(l.error ? [l.error] : []) },
+      { title: "Latency", num: true, cell: (l) => ms(l.latency_ms) },
+      { title: "p50", num: true, cell: (l) => ms(l.latency_p50_ms) },
+      { title: "Max", num: true, narrow: true, cell: (l) => ms(l.latency_max_ms) },
+      { title: "Checks", num: true, narrow: true, cell: (l) => num(l.latency_samples) },
+      { title: "Last ready", narrow: true, cell: (l) => (l.last_ok_at ? relative(l.last_ok_at) : "—") },
+      { title: "Detail", cell: layerDetail },
     ], st.layers),
+    table("Dependencies", [
+      { title: "Dependency", cell: (d) => `${d.name}${d.critical ? " (critical)" : ""}` },
+      { title: "Kind", narrow: true, cell: (d) => KINDS[d.kind] || d.kind },
+      { title: "Status", cell: (d) => status(d.status) },
+      { title: "Latency", num: true, cell: (d) => ms(d.latency_ms) },
+      { title: "Detail", cell: dependencyDetail },
+    ], st.dependencies),
   ]);
   fill(page, 
     h("h1", { text: "Overview" }),

@@ -14,7 +14,7 @@ from strata.auth import Principal
 from strata.etags import expected_version, set_etag
 from strata.pagination import Page, PageRequest, page_request
 from strata.web import require_scope
-from strata_model_gateway import catalogue, metering
+from strata_model_gateway import catalogue, metering, provider_health
 from strata_model_gateway.catalogue import Capability, LatencyClass, ModelSpec
 
 router = APIRouter(tags=["models"])
@@ -39,6 +39,28 @@ class ModelUpdate(BaseModel):
     latency_class: LatencyClass | None = None
     quality: float | None = Field(default=None, ge=0, le=1)
     enabled: bool | None = None
+
+
+class ProviderFailure(BaseModel):
+    kind: str = Field(description="timeout, unavailable, rate_limited, auth, malformed, cut or other")
+    message: str
+    status: int | None = Field(description="The provider's HTTP status, when it answered one")
+    at: datetime
+
+
+class ModelProvider(BaseModel):
+    name: str = Field(description="What catalogue entries name in `provider`")
+    kind: Literal["ollama", "openai", "bedrock", "embedded"]
+    breaker: Literal["closed", "open", "half_open", "unknown"] = Field(
+        description="open: calls skip the provider; half_open: the next call probes it; unknown: Redis is down"
+    )
+    consecutive_failures: int | None
+    breaker_changed_at: datetime | None = Field(description="When the breaker last opened, probed or closed")
+    last_failure: ProviderFailure | None = Field(description="The latest failure in the last day, if any")
+
+
+class ModelProviders(BaseModel):
+    providers: list[ModelProvider] = Field(description="Every provider endpoint of the deployment, by name")
 
 
 UsageGroup = Literal["hour", "day", "model", "run", "purpose"]
@@ -124,6 +146,18 @@ async def model_usage(
     end = to or datetime.now(UTC).date()
     start = from_ or end - timedelta(days=30)
     return await metering.summary(principal.tenant_id, start, end, group_by, run_id, split_by)
+
+
+@router.get(
+    "/v1/models/providers",
+    response_model=ModelProviders,
+    summary="The deployment's model providers: their breakers and latest failures.",
+)
+async def list_model_providers(
+    principal: Annotated[Principal, Depends(require_scope("models:read"))],
+) -> dict[str, Any]:
+    """The deployment's model providers: their breakers and latest failures."""
+    return {"providers": await provider_health.provider_health()}
 
 
 @router.get("/v1/models/{model_id}", response_model=Model, summary="Read a catalogue entry.")

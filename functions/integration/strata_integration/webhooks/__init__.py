@@ -1,0 +1,1 @@
+"""Outbound webhooks: subscriptions, signed deliveries retried with backoff, dead letters and redelivery."""
