@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from strata.config import get_settings
+from strata.config import redis_url
 
 if TYPE_CHECKING:  # redis is imported on first use, keeping it out of the cold start
     import redis.asyncio as aioredis
@@ -27,10 +27,7 @@ def get_redis() -> aioredis.Redis:
     if _client is None or _client_loop is not loop:
         import redis.asyncio as aioredis
 
-        settings = get_settings()
-        _client = aioredis.from_url(
-            settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, decode_responses=True
-        )
+        _client = aioredis.from_url(redis_url(), socket_timeout=2.0, socket_connect_timeout=2.0, decode_responses=True)
         _client_loop = loop
     return _client
 

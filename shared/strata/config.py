@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +19,12 @@ class Settings(BaseSettings):
     stage: str = "dev"
     database_url: str = Field(default="postgresql://postgres@127.0.0.1:5432/strata", validation_alias="DATABASE_URL")
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
+    # In AWS the database and Redis URLs come from Secrets Manager, not the environment: the secret holds a URL, or
+    # (the database's) the JSON RDS keeps in a secret attached to a cluster; `database_host` then replaces its host
+    # (an RDS Proxy endpoint). Set, they win over DATABASE_URL and REDIS_URL.
+    database_secret_id: str = ""
+    database_host: str = ""
+    redis_url_secret_id: str = ""
     db_pool_max_size: int = Field(default=4, ge=1, le=50)
     db_command_timeout_s: float = Field(default=10.0, gt=0)
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
@@ -62,6 +70,40 @@ def service_token_secret() -> str:
     from aws_lambda_powertools.utilities import parameters
 
     return str(parameters.get_secret(settings.service_token_secret_id, max_age=300))
+
+
+def database_url() -> str:
+    """The Postgres URL: from the secret `database_secret_id` names when set (cached 5 minutes), else DATABASE_URL."""
+    settings = get_settings()
+    if not settings.database_secret_id:
+        return settings.database_url
+    from aws_lambda_powertools.utilities import parameters
+
+    secret = str(parameters.get_secret(settings.database_secret_id, max_age=300))
+    return postgres_url_from_secret(secret, host=settings.database_host)
+
+
+def postgres_url_from_secret(secret: str, host: str = "") -> str:
+    """A Postgres URL from a secret's value: a URL as it is, or RDS's JSON (username, password, host, port, dbname;
+    `sslmode` defaults to require) with `host`, when given, in place of its own."""
+    value = secret.strip()
+    if not value.startswith("{"):
+        return value
+    fields = json.loads(value)
+    user, password = quote(str(fields["username"]), safe=""), quote(str(fields["password"]), safe="")
+    where = f"{host or fields['host']}:{fields.get('port', 5432)}"
+    database = quote(str(fields.get("dbname") or "postgres"), safe="")
+    return f"postgresql://{user}:{password}@{where}/{database}?sslmode={fields.get('sslmode', 'require')}"
+
+
+def redis_url() -> str:
+    """The Redis URL: from the secret `redis_url_secret_id` names when set (cached 5 minutes), else REDIS_URL."""
+    settings = get_settings()
+    if not settings.redis_url_secret_id:
+        return settings.redis_url
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(settings.redis_url_secret_id, max_age=300)).strip()
 
 
 def api_base_url() -> str:

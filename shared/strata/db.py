@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from strata.config import get_settings
+from strata.config import database_url, get_settings
 
 if TYPE_CHECKING:  # asyncpg is imported when the pool is built, keeping it out of the cold start
     import asyncpg
@@ -42,7 +42,7 @@ async def get_pool() -> asyncpg.Pool:
 
             settings = get_settings()
             _pool = await asyncpg.create_pool(
-                settings.database_url,
+                database_url(),
                 min_size=0,
                 max_size=settings.db_pool_max_size,
                 command_timeout=settings.db_command_timeout_s,

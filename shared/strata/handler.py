@@ -1,10 +1,13 @@
-"""The handler factory: one Lambda entry point for HTTP (Mangum), EventBridge, schedules, commands, authorizers."""
+"""The handler factory: one Lambda entry point for HTTP (Mangum), EventBridge, schedules, commands, authorizers and
+CloudFormation custom resources (a command run at deploy)."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, Union, cast
@@ -103,6 +106,8 @@ def event_kind(event: Mapping[str, Any]) -> str:
     """Classify an invocation payload by its shape."""
     if "detail-type" in event and "source" in event:
         return "eventbridge"
+    if "RequestType" in event and "ResponseURL" in event and "StackId" in event:
+        return "custom_resource"
     records = event.get("Records")
     if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
         return "sqs"
@@ -168,6 +173,8 @@ def make_handler(
             if job is None:
                 raise NoConsumerError(f"no scheduled job {event['schedule']!r}")
             return run_in_environment_loop(resolve(job)())
+        if kind == "custom_resource":
+            return answer_custom_resource(event, commands)
         command = commands.get(str(event["command"]))
         if command is None:
             raise NoConsumerError(f"no command {event['command']!r}")
@@ -184,7 +191,7 @@ def make_handler(
         outcome = "Failed"
         try:
             result = dispatch(kind, event)
-            outcome = "Succeeded"
+            outcome = "Failed" if kind == "custom_resource" and result["Status"] == "FAILED" else "Succeeded"
             return result
         finally:
             metrics.add_metric(name=f"{_METRIC_NAMES[kind]}{outcome}", unit=MetricUnit.Count, value=1)
@@ -199,4 +206,74 @@ _METRIC_NAMES = {
     "authorizer": "Authorizations",
     "schedule": "ScheduledJobs",
     "command": "Commands",
+    "custom_resource": "DeployCommands",
 }
+
+# CloudFormation custom resources (the template's DatabaseMigration runs `migrate` at every deploy that changes the
+# layer): the answer goes to the request's pre-signed S3 URL, as AWS's cfnresponse module sends it
+CUSTOM_RESOURCE_MARGIN_S = 5.0  # of the invocation's time, kept to send the answer after a command ran out of time
+CUSTOM_RESOURCE_REASON_CHARS = 1000  # the whole answer must stay under CloudFormation's 4 KB
+
+
+def answer_custom_resource(event: Mapping[str, Any], commands: Mapping[str, Lazy[Command]]) -> dict[str, Any]:
+    """Run the command a custom resource names (property `Command`, arguments `Args`) on Create and Update, nothing on
+    Delete, and send CloudFormation SUCCESS or FAILED. A command's failure is an answer, not an exception: raising
+    would have Lambda retry the invocation. Only failing to send the answer raises (a retry sends it again)."""
+    request = str(event["RequestType"])
+    properties = dict(event.get("ResourceProperties") or {})
+    status, reason = "SUCCESS", f"{request}: nothing to do"
+    if request in ("Create", "Update"):
+        name = str(properties.get("Command", ""))
+        command = commands.get(name)
+        if command is None:
+            status, reason = "FAILED", f"this function has no command {name!r} (commands: {sorted(commands)})"
+        else:
+            try:
+                result = run_in_environment_loop(_within_deadline(resolve(command)(dict(properties.get("Args") or {}))))
+                reason = f"{name}: {json.dumps(result, default=str)}"
+            except TimeoutError:
+                logger.exception("custom resource command ran out of time", extra={"command": name})
+                status = "FAILED"
+                again = json.dumps({"command": name})
+                reason = f"{name} did not finish within the function's timeout: invoke the function with {again}"
+            except Exception as exc:  # any failure fails the deployment, with its reason in the stack's events
+                logger.exception("custom resource command failed", extra={"command": name})
+                status, reason = "FAILED", f"{name} failed: {type(exc).__name__}: {exc}"
+    log_stream = getattr(_invocation, "log_stream_name", "")
+    if status == "FAILED" and log_stream:
+        reason += f" (log stream {log_stream})"
+    # the same id on every request: a new one would make CloudFormation replace the resource and delete the old one
+    physical_id = event.get("PhysicalResourceId") or f"{event['LogicalResourceId']}-{properties.get('Command', '')}"
+    answer = {
+        "Status": status,
+        "Reason": reason[:CUSTOM_RESOURCE_REASON_CHARS],
+        "PhysicalResourceId": physical_id,
+        "StackId": event["StackId"],
+        "RequestId": event["RequestId"],
+        "LogicalResourceId": event["LogicalResourceId"],
+        "NoEcho": False,
+        "Data": {},
+    }
+    _send_custom_resource_answer(str(event["ResponseURL"]), answer)
+    logger.info("custom resource answered", extra={"request": request, "status": status, "reason": answer["Reason"]})
+    return answer
+
+
+async def _within_deadline(awaitable: Awaitable[Any]) -> Any:
+    """The command, cut off early enough for its answer to be sent (a Lambda timeout would send none)."""
+    remaining = remaining_s()
+    if remaining is None:
+        return await awaitable
+    return await asyncio.wait_for(awaitable, timeout=max(remaining - CUSTOM_RESOURCE_MARGIN_S, 1.0))
+
+
+def _send_custom_resource_answer(url: str, answer: Mapping[str, Any]) -> None:
+    """PUT the answer to CloudFormation's pre-signed URL (no content type: the URL's signature names none)."""
+    if not url.startswith(("https://", "http://")):
+        raise ValueError(f"not an HTTP(S) response URL: {url[:80]!r}")
+    body = json.dumps(answer).encode()
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
+        url, data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        response.read()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -39,6 +40,11 @@ class LocalCloudConfig:
     migrate_function: str = "DataFunction"
     bootstrap_function: str = "ApiGatewayFunction"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # the AWS endpoint (LocalStack, say); else AWS_ENDPOINT_URL, else an embedded moto server
+    aws_endpoint_url: str | None = None
+    # a CloudFormation stack on that endpoint holding the template's non-Lambda resources (localstack/init derives
+    # and deploys one): its resources are used as they are, and only what it lacks is created
+    aws_stack: str | None = field(default_factory=lambda: os.environ.get("STRATA_AWS_STACK") or None)
 
     @property
     def state(self) -> Path:
@@ -95,7 +101,7 @@ class LocalCloud:
 
     def __init__(self, config: LocalCloudConfig) -> None:
         self.config = config
-        self.services = Services(config.state)
+        self.services = Services(config.state, aws_endpoint_url=config.aws_endpoint_url or "")
         self.template = load_template(config.root / "template.yaml")
         self.pools: dict[str, FunctionPool] = {}
         self.router: EventRouter | None = None
@@ -166,9 +172,13 @@ class LocalCloud:
         """Create what the template's non-Lambda resources are, in the emulator (idempotent)."""
         assert self.resolver is not None
         resolve = self.resolver
+        deployed = self._stack_resources()
         for logical, res in self.template.resources.items():
             props, kind = res.get("Properties", {}), res["Type"]
-            if kind == "AWS::Events::EventBus":
+            if logical in deployed:
+                resolve.physical[logical] = deployed[logical]
+                resolve.arns[logical] = self._arn_of(kind, deployed[logical])
+            elif kind == "AWS::Events::EventBus":
                 name = resolve(props["Name"])
                 events = self.clients("events")
                 with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
@@ -234,17 +244,64 @@ class LocalCloud:
                     "Properties"
                 ]["EventBusName"]
             )
-            # a rule's queue is the local stand-in for EventBridge's own retrying: long visibility, deleted when done
-            queue_url, queue_arn = self._queue(None, f"{resolve.ref('Stage')}-rule-{rule.name}"[:80], 900)
-            rule_arn = events.put_rule(
-                Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.pattern), State="ENABLED"
-            )["RuleArn"]
-            events.put_targets(Rule=rule.name, EventBusName=bus, Targets=[{"Id": "local-drain", "Arn": queue_arn}])
+            if rule.logical_id in deployed:  # the stack's rule, with a queue target standing in for the function
+                queue_url, rule_arn = self._stand_in_queue(deployed[rule.logical_id])
+            else:
+                # a rule's queue is the local stand-in for EventBridge's own retrying: long visibility, deleted when
+                # done
+                queue_url, queue_arn = self._queue(None, f"{resolve.ref('Stage')}-rule-{rule.name}"[:80], 900)
+                rule_arn = events.put_rule(
+                    Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.pattern), State="ENABLED"
+                )["RuleArn"]
+                events.put_targets(Rule=rule.name, EventBusName=bus, Targets=[{"Id": "local-drain", "Arn": queue_arn}])
             dead_letter = resolve.physical.get(rule.dead_letter) if rule.dead_letter else None
             self.targets.append(RuleTarget(rule, queue_url, rule_arn, dead_letter))
 
         for source in self.template.queue_sources:
             self.queue_targets.append(QueueTarget(source, resolve.physical[source.queue], resolve.arns[source.queue]))
+
+    def _stack_resources(self) -> dict[str, str]:
+        """Logical id -> physical id (what `Ref` returns) of the configured stack's resources; {} without one."""
+        if not self.config.aws_stack:
+            return {}
+        pages = self.clients("cloudformation").get_paginator("list_stack_resources")
+        deployed = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for page in pages.paginate(StackName=self.config.aws_stack)
+            for r in page["StackResourceSummaries"]
+            if r["ResourceStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+        }
+        log.info("using %d resources of stack %s", len(deployed), self.config.aws_stack)
+        return deployed
+
+    def _arn_of(self, kind: str, physical: str) -> str:
+        """What `Fn::GetAtt X.Arn` is for a deployed resource of type `kind` whose `Ref` is `physical`."""
+        if kind == "AWS::Events::EventBus":
+            return str(self.clients("events").describe_event_bus(Name=physical)["Arn"])
+        if kind == "AWS::Events::Rule":  # Ref: "bus|name" on a custom bus
+            bus, _, name = physical.rpartition("|")
+            return str(self.clients("events").describe_rule(Name=name, EventBusName=bus or "default")["Arn"])
+        if kind == "AWS::SQS::Queue":
+            attributes = self.clients("sqs").get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])
+            return str(attributes["Attributes"]["QueueArn"])
+        if kind == "AWS::S3::Bucket":
+            return f"arn:aws:s3:::{physical}"
+        if kind == "AWS::Scheduler::ScheduleGroup":
+            return str(self.clients("scheduler").get_schedule_group(Name=physical)["Arn"])
+        if kind == "AWS::IAM::Role":
+            return str(self.clients("iam").get_role(RoleName=physical)["Role"]["Arn"])
+        return physical  # a secret's Ref is its ARN already
+
+    def _stand_in_queue(self, rule_ref: str) -> tuple[str, str]:
+        """(queue URL, rule ARN) of a deployed function rule whose one target is the queue the cloud drains."""
+        bus, _, name = rule_ref.rpartition("|")
+        events = self.clients("events")
+        targets = events.list_targets_by_rule(Rule=name, EventBusName=bus or "default")["Targets"]
+        queues = [t["Arn"] for t in targets if t["Arn"].split(":")[2] == "sqs"]
+        if len(queues) != 1:
+            raise RuntimeError(f"rule {rule_ref} of stack {self.config.aws_stack} needs one queue target: {targets}")
+        url = self.clients("sqs").get_queue_url(QueueName=queues[0].rsplit(":", 1)[1])["QueueUrl"]
+        return str(url), self._arn_of("AWS::Events::Rule", rule_ref)
 
     def _queue(
         self, logical: str | None, name: str, visibility_timeout_s: int, redrive: dict[str, Any] | None = None
@@ -315,6 +372,7 @@ class LocalCloud:
                 "database_url": self.services.database_url,
                 "redis_url": self.services.redis_url,
                 "aws_endpoint_url": self.services.aws_endpoint_url,
+                "aws_stack": self.config.aws_stack,
                 "embedded": self.services.embedded,
             },
             "functions": [pool.stats() for pool in self.pools.values()],

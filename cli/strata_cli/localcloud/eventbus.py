@@ -63,6 +63,9 @@ class EventRouter:
         # fault injection for tests: deliver every event this many times at once (EventBridge promises at least
         # once, so consumers must make a duplicate change nothing)
         self.copies = 1
+        # SQS event sources (by name, e.g. "DataFunction-DeadLetters") taken out of service, as
+        # `aws lambda update-event-source-mapping --no-enabled` does: their messages stay on the queue
+        self.disabled_sources: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running = False
 
@@ -171,6 +174,9 @@ class EventRouter:
         """Lambda's SQS event source: batches in, `batchItemFailures` stay on the queue, the rest are deleted."""
         pool = self.pools[target.source.function]
         while self._running:
+            if target.source.name in self.disabled_sources:
+                await asyncio.sleep(0.1)
+                continue
             try:
                 response = await self._call(
                     self.sqs.receive_message,
@@ -185,6 +191,13 @@ class EventRouter:
                 await asyncio.sleep(1)
                 continue
             messages = response.get("Messages", [])
+            if messages and target.source.name in self.disabled_sources:  # disabled while this receive waited
+                entries = [
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for n, m in enumerate(messages)
+                ]
+                await self._call(self.sqs.change_message_visibility_batch, QueueUrl=target.queue_url, Entries=entries)
+                continue
             if not messages:
                 continue
             try:

@@ -49,7 +49,7 @@ class Services:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.database_url = os.environ.get("DATABASE_URL") or self._start_postgres()
         self.redis_url = os.environ.get("REDIS_URL") or self._start_redis()
-        self.aws_endpoint_url = os.environ.get("AWS_ENDPOINT_URL") or self._start_moto()
+        self.aws_endpoint_url = self.aws_endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or self._start_moto()
         return self
 
     def _start_postgres(self) -> str:

@@ -31,6 +31,11 @@ class Rule:
     max_event_age_s: int
     dead_letter: str | None
 
+    @property
+    def logical_id(self) -> str:
+        """The logical id SAM gives the AWS::Events::Rule it makes of this event: the function's, then the event's."""
+        return self.name.replace("-", "")
+
 
 @dataclass(frozen=True)
 class QueueSource:
@@ -88,6 +93,13 @@ class Template:
         return {k: v for k, v in self.resources.items() if v.get("Type") == kind}
 
 
+def _number(value: Any, parameters: dict[str, Any]) -> int | None:
+    """An integer property, given literally or as a Ref to a parameter (its default)."""
+    if isinstance(value, dict) and "Ref" in value:
+        value = parameters[value["Ref"]].get("Default")
+    return None if value is None else int(value)
+
+
 def _ref_name(value: Any) -> str | None:
     if isinstance(value, dict):
         if "Ref" in value:
@@ -98,14 +110,84 @@ def _ref_name(value: Any) -> str | None:
     return None
 
 
+# The local cloud brings its own Postgres and Redis and passes their URLs as these parameters (cloud.py), so the
+# template's conditions are decided as for a stack given existing endpoints: no database, cache or VPC to create.
+LOCAL_PARAMETERS = {"DatabaseUrl": "postgresql://local", "RedisUrl": "redis://local"}
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def _decide(raw: dict[str, Any]) -> dict[str, bool]:
+    """Every condition of the template, for its parameters' defaults and LOCAL_PARAMETERS."""
+    values = {name: spec.get("Default", "") for name, spec in (raw.get("Parameters") or {}).items()}
+    values.update(LOCAL_PARAMETERS)
+    definitions: dict[str, Any] = raw.get("Conditions") or {}
+    decided: dict[str, bool] = {}
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and "Ref" in node:
+            if node["Ref"] not in values:
+                raise ValueError(f"the local cloud decides conditions on parameters only, not on {node['Ref']}")
+            return str(values[node["Ref"]])
+        if isinstance(node, dict) and "Fn::Join" in node:  # of a list, or of a CommaDelimitedList parameter
+            separator, items = node["Fn::Join"]
+            parts = [str(value(i)) for i in items] if isinstance(items, list) else str(value(items)).split(",")
+            return separator.join(parts)
+        if isinstance(node, dict):
+            return truth(node)
+        return str(node)
+
+    def truth(node: Any) -> bool:
+        if "Condition" in node:
+            name = node["Condition"]
+            if name not in decided:
+                decided[name] = truth(definitions[name])
+            return decided[name]
+        (function, arguments), *_ = node.items()
+        if function == "Fn::Equals":
+            return bool(value(arguments[0]) == value(arguments[1]))
+        if function == "Fn::Not":
+            return not truth(arguments[0])
+        if function == "Fn::And":
+            return all(truth(a) for a in arguments)
+        if function == "Fn::Or":
+            return any(truth(a) for a in arguments)
+        raise ValueError(f"the local cloud cannot decide the condition {node!r}")
+
+    for name in definitions:
+        truth({"Condition": name})
+    return decided
+
+
+def _choose(node: Any, conditions: dict[str, bool]) -> Any:
+    """`node` with each Fn::If replaced by its chosen branch and AWS::NoValue removed (None when `node` is it)."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, when_true, when_false = node["Fn::If"]
+            return _choose(when_true if conditions[name] else when_false, conditions)
+        if node == NO_VALUE:
+            return None
+        chosen = {key: _choose(item, conditions) for key, item in node.items()}
+        return {key: item for key, item in chosen.items() if item is not None}
+    if isinstance(node, list):
+        return [item for item in (_choose(i, conditions) for i in node) if item is not None]
+    return node
+
+
 def load_template(path: Path) -> Template:
-    """Parse `path` (intrinsic tags included) into the pieces the local cloud runs."""
+    """Parse `path` (intrinsic tags included) into the pieces the local cloud runs: the resources whose condition holds
+    locally (LOCAL_PARAMETERS), with each Fn::If decided."""
     from samtranslator.yaml_helper import yaml_parse
 
     raw = yaml_parse(path.read_text(encoding="utf-8"))
     root = path.parent
-    globals_fn = raw.get("Globals", {}).get("Function", {})
-    template = Template(root=root, parameters=raw.get("Parameters", {}), resources=raw["Resources"])
+    conditions = _decide(raw)
+    resources = {
+        name: _choose(res, conditions)
+        for name, res in raw["Resources"].items()
+        if "Condition" not in res or conditions[res["Condition"]]
+    }
+    globals_fn = _choose(raw.get("Globals", {}).get("Function", {}), conditions)
+    template = Template(root=root, parameters=raw.get("Parameters", {}), resources=resources)
     layer_dirs = {
         name: root / res["Properties"]["ContentUri"]
         for name, res in template.resources_of_type("AWS::Serverless::LayerVersion").items()
@@ -123,7 +205,7 @@ def load_template(path: Path) -> Template:
             memory_mb=int(props.get("MemorySize", 128)),
             environment=env,
             layers=layers,
-            reserved_concurrency=props.get("ReservedConcurrentExecutions"),
+            reserved_concurrency=_number(props.get("ReservedConcurrentExecutions"), template.parameters),
         )
         for event_name, event in (props.get("Events") or {}).items():
             ep = event.get("Properties", {})
