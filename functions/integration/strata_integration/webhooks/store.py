@@ -248,27 +248,31 @@ async def webhook_attempted(conn: asyncpg.Connection, webhook_id: UUID) -> None:
 
 async def webhook_dead_lettered(conn: asyncpg.Connection, webhook_id: UUID, disable_after: int) -> bool:
     """Count a dead letter against the webhook; at `disable_after` in a row (0: never) an active webhook is
-    disabled, saying why. Whether this dead letter disabled it."""
-    row = await conn.fetchrow(
-        """WITH before AS (SELECT status FROM webhooks WHERE webhook_id = $1 FOR UPDATE),
-                counted AS (SELECT $2::integer > 0 AND w.consecutive_dead_letters + 1 >= $2::integer
-                                   AND b.status = 'active' AS disabling
-                            FROM webhooks w, before b WHERE w.webhook_id = $1)
-           UPDATE webhooks w SET
-               consecutive_dead_letters = w.consecutive_dead_letters + 1, last_delivery_at = now(),
-               status = CASE WHEN c.disabling THEN 'disabled' ELSE w.status END,
-               disabled_reason = CASE WHEN c.disabling
-                                      THEN format('disabled after %s dead-lettered deliveries in a row',
-                                                  w.consecutive_dead_letters + 1)
-                                      ELSE w.disabled_reason END,
-               version = w.version + CASE WHEN c.disabling THEN 1 ELSE 0 END,
-               updated_at = CASE WHEN c.disabling THEN now() ELSE w.updated_at END
-           FROM counted c WHERE w.webhook_id = $1
-           RETURNING c.disabling""",
-        webhook_id,
-        disable_after,
+    disabled, saying why. Whether this dead letter disabled it.
+
+    The row is read under its lock first: deliveries dead-lettered at the same moment each wait for the one before
+    and see its count (one UPDATE computing the decision from a CTE would see the count as of its own start)."""
+    current = await conn.fetchrow(
+        "SELECT status, consecutive_dead_letters FROM webhooks WHERE webhook_id = $1 FOR UPDATE", webhook_id
     )
-    return bool(row and row["disabling"])
+    if current is None:
+        return False
+    count = current["consecutive_dead_letters"] + 1
+    disabling = disable_after > 0 and count >= disable_after and current["status"] == "active"
+    await conn.execute(
+        """UPDATE webhooks SET consecutive_dead_letters = $2, last_delivery_at = now(),
+               status = CASE WHEN $3 THEN 'disabled' ELSE status END,
+               disabled_reason = CASE WHEN $3
+                                      THEN format('disabled after %s dead-lettered deliveries in a row', $2::integer)
+                                      ELSE disabled_reason END,
+               version = version + CASE WHEN $3 THEN 1 ELSE 0 END,
+               updated_at = CASE WHEN $3 THEN now() ELSE updated_at END
+           WHERE webhook_id = $1""",
+        webhook_id,
+        count,
+        disabling,
+    )
+    return disabling
 
 
 async def delivery(conn: asyncpg.Connection, delivery_id: UUID) -> dict[str, Any] | None:
