@@ -67,6 +67,22 @@ class SuspendedError(ProblemError):
     status, slug, title = 423, "suspended", "Suspended"
 
 
+class UnsupportedMediaTypeError(ProblemError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class GoalRefusedError(ProblemError):
+    """Planning (L05) refused the goal an inbound webhook's delivery mapped to: resending it cannot help."""
+
+    status, slug, title = 422, "goal-refused", "Goal refused"
+
+
+class MappingFailedError(ProblemError):
+    """An inbound webhook's payload lacks a field the endpoint's mapping needs."""
+
+    status, slug, title = 422, "mapping-failed", "Mapping failed"
+
+
 class InvalidInputError(ProblemError):
     status, slug, title = 422, "validation", "Invalid input"
 

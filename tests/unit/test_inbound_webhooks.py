@@ -20,6 +20,7 @@ from strata.errors import (
     BadRequestError,
     DependencyUnavailableError,
     ProblemError,
+    UnsupportedMediaTypeError,
 )
 from strata.signatures import SignatureError, strata_signature
 from strata_integration.inbound import deliveries, receiver
@@ -260,7 +261,7 @@ def test_json_and_form_bodies_are_read_and_anything_else_refused() -> None:
     embedded = urlencode({"payload": json.dumps({"type": "block_actions", "trigger_id": "t"})}).encode()
     assert receiver.read_payload(receiver.FORM, embedded) == {"type": "block_actions", "trigger_id": "t"}
 
-    with pytest.raises(receiver.UnsupportedMediaTypeError):
+    with pytest.raises(UnsupportedMediaTypeError):
         receiver.read_payload("text/plain", b"hello")
     with pytest.raises(BadRequestError, match="not valid JSON"):
         receiver.read_payload("application/json", b'{"a":')

@@ -24,6 +24,7 @@ from aws_lambda_powertools import Logger
 from pydantic import Field, TypeAdapter
 
 from strata import peers
+from strata.breaker import Breaker
 from strata.config import Settings, get_settings
 from strata.errors import DependencyUnavailableError
 from strata.layers import LAYERS
@@ -41,7 +42,7 @@ def history_key(layer: str) -> str:
 
 def peer_breaker_key(layer: str) -> str:
     """The Redis hash of the breaker guarding calls to `layer` (strata.peers)."""
-    return f"strata:breaker:peer:{layer}"
+    return Breaker(peers.breaker_name(layer)).key
 
 
 # What a failure takes down. Postgres holds every layer's state; L09's authorizer admits every authenticated request.

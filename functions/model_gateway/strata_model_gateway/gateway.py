@@ -169,7 +169,7 @@ async def _prefetch(call: Call, buckets: list[ratelimit.Bucket], answer_key: str
             pipe.evalsha(sha, len(keys), *keys, *args)
             pipe.mget(cached)  # the cached values in one reply
             for name in providers:
-                pipe.hmget(_breaker_name(name), ["state", "failures"])
+                pipe.hmget(provider_health.breaker_key(name), ["state", "failures"])
             results = await pipe.execute(raise_on_error=False)
     except Exception as exc:  # each piece then reads (and handles an outage) on its own
         logger.warning("prefetch failed", extra={"error": str(exc)[:200]})
@@ -334,10 +334,6 @@ async def _prepare(
         limit=settings().model_max_attempts,
     )
     return entries, candidates, max_tokens, tokens, prefetched, keys
-
-
-def _breaker_name(provider: str) -> str:
-    return Breaker(f"provider:{provider}").key
 
 
 def breaker_for(entry: Entry, prefetched: Prefetched | None = None) -> Breaker:

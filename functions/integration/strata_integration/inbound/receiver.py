@@ -27,10 +27,13 @@ from strata.errors import (
     ConflictError,
     DependencyUnavailableError,
     ForbiddenError,
+    GoalRefusedError,
+    MappingFailedError,
     PayloadTooLargeError,
     ProblemError,
     TooManyRequestsError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
 )
 from strata.signatures import GITHUB_HEADER, STRATA_HEADER, SignatureError, verify_github, verify_slack, verify_strata
 from strata.web import json_depth
@@ -58,22 +61,6 @@ MAX_EVENT_CHARS = 200
 MAX_SENDER_ID_CHARS = 200
 BUSY_RETRY_AFTER_S = 2  # an earlier attempt settles within a peer call's time; a lapsed claim is taken over
 SLACK_NO_RETRY = {"X-Slack-No-Retry": "1"}  # Slack retries any other error up to 3 times; a refusal will not change
-
-
-class UnsupportedMediaTypeError(ProblemError):
-    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
-
-
-class GoalRefusedError(ProblemError):
-    """Planning (L05) refused the goal a delivery mapped to: resending the same delivery cannot help."""
-
-    status, slug, title = 422, "goal-refused", "Goal refused"
-
-
-class MappingFailedError(ProblemError):
-    """The delivery's payload lacks a field the endpoint's mapping needs."""
-
-    status, slug, title = 422, "mapping-failed", "Mapping failed"
 
 
 @dataclass(frozen=True)

@@ -180,10 +180,9 @@ async def drive(tenant_id: UUID, saga_id: UUID, *, owner: str, budget_s: float) 
         saga["kind"],
         saga["subject_tenant_id"],
         saga["input"],
-        {k: v for k, v in saga["outputs"].items()},
+        {definition.steps[int(k)].name: v for k, v in saga["outputs"].items() if k.isdigit()},
         saga["correlation_id"],
     )
-    context.outputs = {definition.steps[int(k)].name: v for k, v in saga["outputs"].items() if k.isdigit()}
     runner = _Runner(definition, context, owner, settings, asyncio.get_running_loop().time() + budget_s)
     try:
         if saga["status"] == "running":
